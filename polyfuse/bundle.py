@@ -1,0 +1,163 @@
+"""The bundle: a directory with everything needed to predict, loaded without data, network or pickle.
+
+    config.json            format version, polyfuse version, config, schema, inputs, task
+    processors.json        fitted processor and label state (JSON)
+    processors.safetensors fitted processor tensors
+    model.safetensors      model weights
+    metrics.json           validation / test scores, training summary
+    README.md              model card: schema, scores, how it was trained
+    manifest.json          SHA-256 of every file above (tampering and truncation are refused)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from polyfuse import __version__
+from polyfuse.config.schema import Config
+from polyfuse.data.dataset import InputSpec
+from polyfuse.data.schema import Schema
+from polyfuse.encoders.base import EncoderConfig
+from polyfuse.model import MultimodalModel
+from polyfuse.tasks import create_label_processor
+from polyfuse.tasks.base import LabelProcessor
+
+FORMAT_VERSION = 1
+FILES = ("config.json", "processors.json", "processors.safetensors", "model.safetensors",
+         "metrics.json", "README.md")
+
+
+class BundleError(ValueError):
+    """A bundle that cannot be loaded (newer format, missing or tampered files)."""
+
+
+@dataclass
+class Fitted:
+    """Everything a trained predictor consists of."""
+
+    config: Config
+    schema: Schema
+    inputs: list[InputSpec]
+    encoder_configs: dict[str, EncoderConfig]
+    labels: LabelProcessor
+    model: MultimodalModel
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def save_bundle(fitted: Fitted, directory: str | Path, model_card: str) -> Path:
+    """Write ``fitted`` to ``directory`` (created; existing bundle files are replaced)."""
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    header = {
+        "format_version": FORMAT_VERSION,
+        "polyfuse_version": __version__,
+        "config": fitted.config.model_dump(mode="json"),
+        "schema": fitted.schema.to_dict(),
+        "task": fitted.schema.task,
+        "inputs": [
+            {
+                "name": s.name,
+                "modality": s.modality,
+                "columns": s.columns,
+                "processor": type(s.processor).__name__,
+                "params": s.processor.get_params(),
+                "encoder": fitted.encoder_configs[s.name].model_dump(mode="json"),
+            }
+            for s in fitted.inputs
+        ],
+    }
+    states: dict[str, Any] = {"labels": fitted.labels.get_state()}
+    tensors = {}
+    for spec in fitted.inputs:
+        state, arrays = spec.processor.get_state()
+        states[spec.name] = state
+        tensors.update({f"{spec.name}/{k}": v.contiguous() for k, v in arrays.items()})
+    (out / "config.json").write_text(json.dumps(header, indent=2))
+    (out / "processors.json").write_text(json.dumps(states, ensure_ascii=False))
+    save_file(tensors, str(out / "processors.safetensors"))
+    weights = {k: v.detach().contiguous().cpu() for k, v in fitted.model.state_dict().items()}
+    save_file(weights, str(out / "model.safetensors"), metadata={"polyfuse": __version__})
+    (out / "metrics.json").write_text(json.dumps(fitted.metrics, indent=2, default=str))
+    (out / "README.md").write_text(model_card)
+    manifest = {"format_version": FORMAT_VERSION, "files": {n: _sha256(out / n) for n in FILES}}
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    return out
+
+
+def _verify(directory: Path) -> dict[str, Any]:
+    if not directory.is_dir():
+        raise BundleError(f"bundle not found: {directory} is not a directory")
+    manifest_path = directory / "manifest.json"
+    if not manifest_path.is_file():
+        raise BundleError(f"{directory} is not a polyfuse bundle or is truncated: manifest.json is missing")
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except json.JSONDecodeError as error:
+        raise BundleError(f"{manifest_path} is corrupt: {error}") from None
+    version = manifest.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise BundleError(
+            f"{directory} has bundle format {version}, newer than this polyfuse ({__version__}) reads"
+            f" (format {FORMAT_VERSION}); upgrade polyfuse to load it"
+        )
+    for name, expected in manifest.get("files", {}).items():
+        path = directory / name
+        if not path.is_file():
+            raise BundleError(f"bundle {directory} is truncated: {name} is missing")
+        if _sha256(path) != expected:
+            raise BundleError(
+                f"bundle {directory}: {name} does not match its checksum (modified or corrupt);"
+                " refusing to load it"
+            )
+    return manifest
+
+
+def load_bundle(directory: str | Path) -> Fitted:
+    """Read a bundle written by :func:`save_bundle`; needs no training data, network or pickle."""
+    from polyfuse.builder import build_model, processor_classes
+    from polyfuse.encoders import parse_encoder_config
+
+    path = Path(directory)
+    _verify(path)
+    header = json.loads((path / "config.json").read_text())
+    config = Config.model_validate(header["config"])
+    schema = Schema.from_dict(header["schema"])
+    states = json.loads((path / "processors.json").read_text())
+    try:
+        arrays = load_file(str(path / "processors.safetensors"))
+        weights = load_file(str(path / "model.safetensors"))
+    except SafetensorError as error:
+        raise BundleError(f"bundle {path}: unreadable tensors ({error})") from None
+    classes = {cls.__name__: cls for cls in processor_classes().values()}
+    inputs, encoder_configs = [], {}
+    for item in header["inputs"]:
+        processor = classes[item["processor"]](**item["params"])
+        prefix = item["name"] + "/"
+        processor.set_state(
+            states[item["name"]], {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+        )
+        inputs.append(InputSpec(item["name"], item["modality"], item["columns"], processor))
+        encoder = dict(item["encoder"])
+        encoder_configs[item["name"]] = parse_encoder_config(item["modality"], encoder)
+    labels = create_label_processor(header["task"], schema.label_delimiter)
+    labels.set_state(states["labels"])
+    model = build_model(inputs, config, header["task"], labels, encoder_configs)
+    model.load_state_dict(weights)
+    model.eval()
+    metrics = json.loads((path / "metrics.json").read_text())
+    return Fitted(config, schema, inputs, encoder_configs, labels, model, metrics)

@@ -1,0 +1,1 @@
+"""The ``polyfuse`` command line: one small file per subcommand, thin shells over the library."""

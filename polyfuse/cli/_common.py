@@ -1,0 +1,59 @@
+"""Shared CLI helpers: error mapping and tables."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+from polyfuse.bundle import BundleError
+from polyfuse.config.schema import ConfigError
+from polyfuse.data.dataset import DataError
+from polyfuse.data.processors.base import BadValueError
+
+
+class CliError(Exception):
+    """An error shown to the user as one message, exit code 2."""
+
+
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn the library's input errors into :class:`CliError` (no traceback for bad input)."""
+    try:
+        yield
+    except (ConfigError, DataError, BundleError, BadValueError, FileNotFoundError, KeyError) as error:
+        raise CliError(str(error).strip('"')) from None
+    except ValueError as error:
+        raise CliError(str(error)) from None
+
+
+def format_table(rows: list[list[Any]], header: list[str]) -> str:
+    """A plain text table with aligned columns."""
+    cells = [[str(h) for h in header]] + [[_cell(v) for v in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return "-" if value is None else str(value)
+
+
+def format_metrics(metrics: dict[str, Any]) -> str:
+    """Scalar metrics, the per-class table and the confusion matrix, as text."""
+    scalars = [[k, v] for k, v in metrics.items() if isinstance(v, (int, float)) or v is None]
+    parts = [format_table(scalars, ["metric", "value"])]
+    per_class = metrics.get("per_class")
+    if per_class:
+        fields = list(next(iter(per_class.values())))
+        rows = [[name, *[scores[f] for f in fields]] for name, scores in per_class.items()]
+        parts.append(format_table(rows, ["class", *[f.removesuffix("_score") for f in fields]]))
+    matrix = metrics.get("confusion_matrix")
+    if matrix and per_class:
+        names = list(per_class)
+        rows = [[f"true {n}", *row] for n, row in zip(names, matrix, strict=True)]
+        parts.append(format_table(rows, ["confusion", *[f"pred {n}" for n in names]]))
+    return "\n\n".join(parts)

@@ -1,0 +1,179 @@
+"""Typed configuration: data, model, training. Validated per field, then across fields.
+
+Component sections (``model.encoders.*``, ``model.fusion``) are validated against the config class
+of the component their ``type:`` names, found in the component's registry, so an unknown key or a
+wrong type is reported with its full path before anything is built.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+Modality = Literal["text", "image", "audio", "numeric", "categorical", "ignore"]
+TaskType = Literal["auto", "binary", "multiclass", "regression", "multilabel"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DataConfig(_Strict):
+    """Where the table is and how to read its columns."""
+
+    train: str | None = Field(None, description="training table: CSV, Parquet or JSONL path")
+    valid: str | None = Field(None, description="validation table; carved from train when absent")
+    test: str | None = Field(None, description="test table, evaluated after training")
+    label: str = Field(description="the label column")
+    task: TaskType = Field("auto", description="task type; inferred from the label when 'auto'")
+    label_delimiter: str = Field("|", description="separator of multi-label strings")
+    columns: dict[str, Modality] = Field(
+        default_factory=dict, description="explicit modality per column (overrides inference)"
+    )
+    processors: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="processor options keyed by modality (image, audio, text, tabular) or column",
+    )
+    valid_fraction: float = Field(0.1, gt=0.0, lt=0.9, description="share of train held out")
+    on_bad_rows: Literal["error", "skip"] = Field(
+        "error", description="stop before training on bad rows, or skip them and report the count"
+    )
+    missing: Literal["mask", "error"] = Field(
+        "mask",
+        description="empty cells: 'mask' the modality (numbers imputed, unknown category bucket)"
+        " or treat them as bad rows",
+    )
+
+
+class HeadConfig(_Strict):
+    """The task head on top of the fused vector."""
+
+    hidden_dim: int = Field(128, ge=0, description="hidden width of the head MLP; 0 = linear head")
+    dropout: float = Field(0.1, ge=0.0, lt=1.0, description="dropout inside the head")
+
+
+class ModelConfig(_Strict):
+    """Encoders, fusion and head."""
+
+    encoders: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="encoder config keyed by modality (text, image, audio, tabular) or column;"
+        " 'type' picks the encoder",
+    )
+    fusion: dict[str, Any] = Field(
+        default_factory=lambda: {"type": "concat"}, description="fusion config; 'type' picks it"
+    )
+    head: HeadConfig = Field(default_factory=HeadConfig, description="task head")
+    modality_dropout: float = Field(
+        0.0, ge=0.0, lt=1.0, description="probability of dropping a whole input per row in training"
+    )
+
+    @field_validator("fusion")
+    @classmethod
+    def _check_fusion(cls, value: dict[str, Any]) -> dict[str, Any]:
+        from polyfuse.fusion import parse_fusion_config
+
+        return parse_fusion_config(value).model_dump()
+
+    @field_validator("encoders")
+    @classmethod
+    def _check_encoders(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        from polyfuse.encoders import parse_encoder_config
+
+        checked = {}
+        for key, section in value.items():
+            modality = key if key in ("text", "image", "audio", "tabular") else section.get("modality")
+            if modality is None:
+                # keyed by column: the modality is only known once the schema is inferred
+                checked[key] = section
+                continue
+            options = {k: v for k, v in section.items() if k != "modality"}
+            checked[key] = parse_encoder_config(modality, options).model_dump()
+        return checked
+
+
+class TrainingConfig(_Strict):
+    """How to train."""
+
+    epochs: int = Field(20, ge=1, description="maximum number of epochs")
+    batch_size: int = Field(64, ge=1, description="rows per batch")
+    lr: float = Field(2e-3, gt=0, description="peak learning rate (AdamW)")
+    weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay")
+    warmup_fraction: float = Field(0.05, ge=0, lt=1, description="share of steps with linear warmup")
+    grad_clip: float | None = Field(1.0, gt=0, description="max gradient norm; none disables")
+    patience: int | None = Field(5, ge=1, description="epochs without improvement before stopping")
+    monitor: str = Field("auto", description="validation metric for early stopping and best model")
+    seed: int = Field(0, description="random seed (CPU runs are deterministic under it)")
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        "auto", description="'auto' = bf16/fp16 autocast on CUDA, fp32 on CPU"
+    )
+    device: str = Field("auto", description="'auto', 'cpu', 'cuda', 'cuda:1', ...")
+    num_workers: int | Literal["auto"] = Field(
+        "auto", description="data-loading processes when media do not fit the in-memory cache"
+    )
+    cache_memory_mb: int = Field(
+        4096, ge=0, description="budget for caching decoded media in memory between epochs"
+    )
+    output_dir: str = Field("runs/polyfuse", description="checkpoints, logs and the bundle go here")
+    tensorboard: bool = Field(True, description="write TensorBoard event files")
+    progress: bool = Field(True, description="show a progress bar")
+
+
+class Config(_Strict):
+    """The whole run: data, model, training."""
+
+    data: DataConfig
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Config:
+        if self.data.label in self.data.columns and self.data.columns[self.data.label] != "ignore":
+            raise ValueError(
+                f"data.columns: the label column {self.data.label!r} cannot also be an input"
+            )
+        return self
+
+
+class ConfigError(ValueError):
+    """A config that does not validate; the message lists every problem with its path."""
+
+
+def _format_error(error: ValidationError, source: str) -> str:
+    lines = [f"invalid config {source}:"]
+    for item in error.errors():
+        path = ".".join(str(p) for p in item["loc"]) or "(top level)"
+        lines.append(f"  {path}: {item['msg']}")
+    return "\n".join(lines)
+
+
+def parse_config(values: dict[str, Any], source: str = "(dict)") -> Config:
+    """Validate a plain dict into a :class:`Config`, raising :class:`ConfigError` on problems."""
+    try:
+        return Config.model_validate(values)
+    except ValidationError as error:
+        raise ConfigError(_format_error(error, source)) from None
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate a YAML config; relative data paths resolve against the YAML's folder."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    values = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(values, dict):
+        raise ConfigError(f"invalid config {path}: the top level must be a mapping")
+    data = values.get("data")
+    if isinstance(data, dict):
+        for key in ("train", "valid", "test"):
+            if isinstance(data.get(key), str) and not Path(data[key]).is_absolute():
+                data[key] = str((path.parent / data[key]).resolve())
+    return parse_config(values, str(path))
+
+
+def dump_config(config: Config) -> str:
+    """The config as YAML."""
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)

@@ -1,0 +1,261 @@
+"""Rows -> tensors -> batches, with per-row error capture and an in-memory cache of decoded media.
+
+Each model input (a text/image/audio column, or the grouped tabular columns) has a processor.
+:func:`encode_rows` transforms rows and records, instead of raising, which rows failed and why,
+so training can stop with one clear message (or skip them) and prediction can fail one row, not
+the batch.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset
+from tqdm.auto import tqdm
+
+from polyfuse.data.processors.base import BadValueError, Features, Processor, is_missing
+from polyfuse.data.schema import TABULAR
+from polyfuse.data.tables import Table, resolve_media
+from polyfuse.model import Batch
+from polyfuse.tasks.base import LabelProcessor
+
+
+@dataclass
+class InputSpec:
+    """One model input: its name, modality, source columns and processor."""
+
+    name: str
+    modality: str
+    columns: list[str]
+    processor: Processor
+
+
+@dataclass
+class RowError:
+    """Why one row could not be used."""
+
+    row: int
+    column: str
+    message: str
+
+
+class DataError(ValueError):
+    """Bad rows found before training; the message groups them by column."""
+
+    def __init__(self, errors: Sequence[RowError], source: str, total_rows: int) -> None:
+        self.errors = list(errors)
+        lines = [f"{len({e.row for e in errors})} of {total_rows} rows in {source} are bad:"]
+        by_column: dict[str, list[RowError]] = {}
+        for error in errors:
+            by_column.setdefault(error.column, []).append(error)
+        for column, items in by_column.items():
+            rows = ", ".join(str(e.row) for e in items[:5]) + (", ..." if len(items) > 5 else "")
+            lines.append(
+                f"  column {column!r}: {len(items)} rows (rows {rows}); first: {items[0].message}"
+            )
+        lines.append("fix them, or pass --on-bad-rows skip (data.on_bad_rows: skip) to skip them")
+        super().__init__("\n".join(lines))
+
+
+RowFeatures = dict[str, Features | None]
+
+
+def _input_value(spec: InputSpec, row: dict[str, Any], base_dir: Any) -> Any:
+    if spec.name == TABULAR:
+        return {c: row.get(c) for c in spec.columns}
+    value = row.get(spec.columns[0])
+    return resolve_media(value, base_dir) if spec.modality in ("image", "audio") else value
+
+
+def transform_row(
+    row: dict[str, Any], inputs: Sequence[InputSpec], base_dir: Any, strict_missing: bool
+) -> tuple[RowFeatures, list[tuple[str, str]]]:
+    """One row -> features per input (None = absent) and ``(column, message)`` errors."""
+    features: RowFeatures = {}
+    errors: list[tuple[str, str]] = []
+    for spec in inputs:
+        if strict_missing:
+            errors += [(c, "the cell is empty") for c in spec.columns if is_missing(row.get(c))]
+        try:
+            features[spec.name] = spec.processor.transform(_input_value(spec, row, base_dir))
+        except BadValueError as error:
+            errors.append((error.column or spec.columns[0], str(error)))
+            features[spec.name] = None
+    return features, errors
+
+
+@dataclass
+class EncodedRows:
+    """Transformed rows: features and targets for good rows, errors for bad ones."""
+
+    index: list[int]
+    features: list[RowFeatures]
+    targets: list[Tensor] | None
+    errors: list[RowError]
+
+
+def encode_rows(
+    table: Table,
+    inputs: Sequence[InputSpec],
+    labels: tuple[str, LabelProcessor] | None = None,
+    strict_missing: bool = False,
+    progress: bool = False,
+    desc: str = "decoding",
+    threads: int | None = None,
+    keep_features: bool = True,
+) -> EncodedRows:
+    """Transform every row of ``table`` (in threads: decoding releases the GIL).
+
+    With ``keep_features=False`` rows are only checked (for tables decoded lazily later).
+    """
+    records = table.frame.to_dict("records")
+    positions = list(table.frame.index)
+
+    def work(i: int) -> tuple[RowFeatures, list[tuple[str, str]], Tensor | None]:
+        features, errors = transform_row(records[i], inputs, table.base_dir, strict_missing)
+        target = None
+        if labels is not None:
+            try:
+                target = labels[1].encode(records[i].get(labels[0]))
+            except BadValueError as error:
+                errors.append((labels[0], str(error)))
+        return features, errors, target
+
+    workers = threads or min(8, os.cpu_count() or 1)
+    with ThreadPoolExecutor(workers) as pool:
+        results = list(
+            tqdm(pool.map(work, range(len(records)), chunksize=64), total=len(records),
+                 desc=desc, disable=not progress, unit="row", leave=False)
+        )
+    encoded = EncodedRows([], [], [] if labels else None, [])
+    for i, (features, errors, target) in enumerate(results):
+        if errors:
+            encoded.errors += [RowError(int(positions[i]), c, m) for c, m in errors]
+            continue
+        encoded.index.append(int(positions[i]))
+        if keep_features:
+            encoded.features.append(features)
+        if encoded.targets is not None and target is not None:
+            encoded.targets.append(target)
+    return encoded
+
+
+def _row_seed(seed: int, epoch: int, index: int) -> int:
+    return (seed * 1_000_003 + epoch * 7919 + index) % (2**63)
+
+
+class RowsDataset(Dataset[tuple[int, RowFeatures, Tensor | None]]):
+    """Rows held in memory (decoded once, reused every epoch); augmentation seeded per row+epoch."""
+
+    def __init__(
+        self, encoded: EncodedRows, inputs: Sequence[InputSpec], augment: bool = False, seed: int = 0
+    ) -> None:
+        self.encoded = encoded
+        self.processors = {s.name: s.processor for s in inputs}
+        self.augment = augment
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Augmentations differ per epoch but are reproducible."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.encoded.index)
+
+    def __getitem__(self, i: int) -> tuple[int, RowFeatures, Tensor | None]:
+        features = self.encoded.features[i]
+        if self.augment:
+            generator = torch.Generator().manual_seed(_row_seed(self.seed, self.epoch, i))
+            features = {
+                name: None if f is None else self.processors[name].augment(f, generator)
+                for name, f in features.items()
+            }
+        target = None if self.encoded.targets is None else self.encoded.targets[i]
+        return self.encoded.index[i], features, target
+
+
+class LazyRowsDataset(Dataset[tuple[int, RowFeatures, Tensor | None]]):
+    """Rows decoded on access (for tables whose media do not fit in memory); use with workers.
+
+    Bad rows must have been filtered out beforehand (``keep`` lists the usable row positions).
+    """
+
+    def __init__(
+        self,
+        table: Table,
+        keep: Sequence[int],
+        inputs: Sequence[InputSpec],
+        labels: tuple[str, LabelProcessor] | None,
+        augment: bool = False,
+        seed: int = 0,
+    ) -> None:
+        self.records = table.frame.to_dict("records")
+        self.base_dir = table.base_dir
+        self.keep = list(keep)
+        self.inputs = list(inputs)
+        self.labels = labels
+        self.augment = augment
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Augmentations differ per epoch but are reproducible."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.keep)
+
+    def __getitem__(self, i: int) -> tuple[int, RowFeatures, Tensor | None]:
+        row = self.records[self.keep[i]]
+        features, errors = transform_row(row, self.inputs, self.base_dir, False)
+        if errors:
+            raise BadValueError(f"row {self.keep[i]} became unreadable during training: {errors[0][1]}")
+        if self.augment:
+            generator = torch.Generator().manual_seed(_row_seed(self.seed, self.epoch, i))
+            features = {
+                s.name: None if features[s.name] is None else s.processor.augment(features[s.name], generator)  # type: ignore[arg-type]
+                for s in self.inputs
+            }
+        target = None if self.labels is None else self.labels[1].encode(row.get(self.labels[0]))
+        return self.keep[i], features, target
+
+
+def make_collate(
+    inputs: Sequence[InputSpec],
+) -> Callable[[list[tuple[int, RowFeatures, Tensor | None]]], Batch]:
+    """A collate function building a :class:`Batch` with present masks."""
+    processors = {s.name: s.processor for s in inputs}
+
+    def collate(items: list[tuple[int, RowFeatures, Tensor | None]]) -> Batch:
+        batch_inputs, present = {}, {}
+        for name, processor in processors.items():
+            column = [features[name] for _, features, _ in items]
+            batch_inputs[name] = processor.collate(column)
+            present[name] = torch.tensor([f is not None for f in column], dtype=torch.bool)
+        targets = [t for _, _, t in items]
+        target = None if any(t is None for t in targets) else torch.stack(targets)  # type: ignore[arg-type]
+        index = torch.tensor([i for i, _, _ in items], dtype=torch.long)
+        return Batch(batch_inputs, present, target, index)
+
+    return collate
+
+
+def estimate_bytes(encoded_sample: Sequence[RowFeatures], total_rows: int) -> int:
+    """Memory the decoded features of ``total_rows`` rows would take, from a sample."""
+    if not encoded_sample:
+        return 0
+    size = sum(
+        t.element_size() * t.nelement()
+        for row in encoded_sample
+        for features in row.values()
+        if features is not None
+        for t in features.values()
+    )
+    return int(size / len(encoded_sample) * total_rows)

@@ -1,0 +1,317 @@
+"""Image processor: decode with Pillow, resize, normalise with per-channel mean/std.
+
+Values are an image file path (``str`` or ``pathlib.Path``) or the raw encoded ``bytes``. Any
+Pillow mode is accepted: EXIF orientation is applied, transparency is composited over white,
+16-bit and float greyscale are rescaled to 8 bits, and the result is converted to ``"RGB"``
+(C = 3) or ``"L"`` (C = 1). A missing, corrupt or truncated file raises :class:`BadValueError`
+naming the file and the reason; ``ImageFile.LOAD_TRUNCATED_IMAGES`` is never switched on here.
+
+Shapes: ``transform`` -> ``{"pixels": (C, H, W) float}``; ``collate`` -> ``{"pixels": (B, C, H, W)}``.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+from torch import Tensor
+
+from polyfuse.data.processors.base import BadValueError, Features, Processor, is_missing
+
+logger = logging.getLogger(__name__)
+
+MAX_FIT_IMAGES = 256
+"""How many training images :meth:`ImageProcessor.fit` decodes at most."""
+
+GREY_TOLERANCE = 4.0 / 255.0
+"""Largest channel difference (on a 0-1 scale) for which an RGB image still counts as grey."""
+
+_HIGH_DEPTH_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
+_MODES = ("auto", "RGB", "L")
+_RESIZES = ("squash", "crop")
+
+
+class ImageProcessor(Processor):
+    """Image file or bytes -> normalised pixels ``(C, H, W)``.
+
+    Args:
+        size: Output size: an int for a square, or ``[height, width]``.
+        mode: ``"RGB"`` (C = 3), ``"L"`` (C = 1), or ``"auto"``: greyscale when every image
+            inspected by :meth:`fit` is grey, RGB otherwise.
+        resize: ``"squash"`` stretches to the size; ``"crop"`` resizes the shorter side and
+            centre-crops the longer one.
+        augment: Whether :meth:`augment` changes anything (it is the identity otherwise).
+        hflip: With ``augment``, flip left-right with probability 0.5.
+        max_shift: With ``augment``, largest random translation as a fraction of the size; the
+            uncovered border is filled with the training mean (0 after normalisation).
+        brightness: With ``augment``, brightness factor drawn from ``[1 - b, 1 + b]``.
+        contrast: With ``augment``, contrast factor drawn from ``[1 - c, 1 + c]``.
+
+    Attributes:
+        mode_: Fitted mode, ``"RGB"`` or ``"L"``.
+        mean_: Per-channel mean of the training pixels on a 0-1 scale (list of C floats).
+        std_: Per-channel standard deviation of the training pixels (list of C floats).
+    """
+
+    modality = "image"
+
+    def __init__(
+        self,
+        size: int | Sequence[int] = 64,
+        mode: str = "auto",
+        resize: str = "squash",
+        augment: bool = False,
+        hflip: bool = False,
+        max_shift: float = 0.1,
+        brightness: float = 0.2,
+        contrast: float = 0.2,
+    ) -> None:
+        if mode not in _MODES:
+            raise ValueError(f"mode must be one of {list(_MODES)}, got {mode!r}")
+        if resize not in _RESIZES:
+            raise ValueError(f"resize must be one of {list(_RESIZES)}, got {resize!r}")
+        self.size = size if isinstance(size, int) else list(size)
+        self.height, self.width = _parse_size(size)
+        self.mode = mode
+        self.resize = resize
+        self.augment_enabled = augment
+        self.hflip = hflip
+        self.max_shift = max_shift
+        self.brightness = brightness
+        self.contrast = contrast
+        self.mode_: str | None = None
+        self.mean_: list[float] | None = None
+        self.std_: list[float] | None = None
+
+    def fit(self, values: Sequence[Any]) -> ImageProcessor:
+        """Learn ``mode_``, ``mean_`` and ``std_`` from up to 256 present, readable images.
+
+        The images are spread evenly over ``values``; unreadable ones are skipped with a
+        warning. A channel with (almost) no variation gets std 1. With no usable image,
+        ``"auto"`` falls back to RGB and mean/std to 0.5/0.5.
+        """
+        present = [value for value in values if not is_missing(value)]
+        step = max(1, -(-len(present) // MAX_FIT_IMAGES))  # ceil division
+        images = [image for image in map(self._try_load, present[::step]) if image is not None]
+        if self.mode != "auto":
+            self.mode_ = self.mode
+        else:
+            grey = bool(images) and all(_is_grey(image) for image in images)
+            self.mode_ = "L" if grey else "RGB"
+        arrays = [_to_array(image.convert(self.mode_)) for image in images]
+        if not arrays:
+            logger.warning("ImageProcessor.fit found no readable image; using mean/std 0.5")
+            channels = 1 if self.mode_ == "L" else 3
+            self.mean_, self.std_ = [0.5] * channels, [0.5] * channels
+            return self
+        pixels = np.concatenate([a.reshape(a.shape[0], -1) for a in arrays], axis=1)  # (C, N)
+        self.mean_ = [float(m) for m in pixels.mean(axis=1, dtype=np.float64)]
+        self.std_ = [float(s) if s > 1e-3 else 1.0 for s in pixels.std(axis=1, dtype=np.float64)]
+        return self
+
+    def transform(self, value: Any) -> Features | None:
+        """One image -> ``{"pixels": (C, H, W) float32}``; ``None`` when absent.
+
+        Raises:
+            BadValueError: The file is missing, unreadable, corrupt or truncated.
+        """
+        if is_missing(value):
+            return None
+        mode, mean, std = self._fitted()
+        pixels = torch.from_numpy(_to_array(self._load(value).convert(mode)))  # (C, H, W)
+        return {"pixels": (pixels - mean) / std}
+
+    def collate(self, items: Sequence[Features | None]) -> Features:
+        """Stack rows into ``{"pixels": (B, C, H, W)}``; absent rows are zeros."""
+        spec = self.output_spec()
+        shape = (spec["channels"], spec["height"], spec["width"])
+        rows = [torch.zeros(shape) if item is None else item["pixels"] for item in items]
+        return {"pixels": torch.stack(rows) if rows else torch.zeros((0, *shape))}
+
+    def augment(self, features: Features, generator: torch.Generator) -> Features:
+        """Random brightness, contrast, translation and flip, drawn from ``generator`` only.
+
+        Identity unless the processor was built with ``augment=True``. Returns new tensors; the
+        input is left untouched.
+        """
+        if not self.augment_enabled:
+            return features
+        _, mean, std = self._fitted()
+        draws = torch.rand(5, generator=generator, dtype=torch.float64).tolist()
+        image = features["pixels"] * std + mean  # (C, H, W) on the 0-1 scale
+        image = image * (1.0 + self.brightness * (2.0 * draws[0] - 1.0))
+        grey_level = image.mean()
+        image = (image - grey_level) * (1.0 + self.contrast * (2.0 * draws[1] - 1.0)) + grey_level
+        pixels = (image.clamp(0.0, 1.0) - mean) / std
+        shift_y = round(self.max_shift * self.height * (2.0 * draws[2] - 1.0))
+        shift_x = round(self.max_shift * self.width * (2.0 * draws[3] - 1.0))
+        pixels = _translate(pixels, shift_y, shift_x)
+        if self.hflip and draws[4] < 0.5:
+            pixels = pixels.flip(-1)
+        return {**features, "pixels": pixels}
+
+    def output_spec(self) -> dict[str, Any]:
+        """``{"channels": C, "height": H, "width": W}``."""
+        mode, _, _ = self._fitted()
+        return {"channels": 1 if mode == "L" else 3, "height": self.height, "width": self.width}
+
+    def get_params(self) -> dict[str, Any]:
+        """Constructor parameters."""
+        return {
+            "size": self.size,
+            "mode": self.mode,
+            "resize": self.resize,
+            "augment": self.augment_enabled,
+            "hflip": self.hflip,
+            "max_shift": self.max_shift,
+            "brightness": self.brightness,
+            "contrast": self.contrast,
+        }
+
+    def get_state(self) -> tuple[dict[str, Any], dict[str, Tensor]]:
+        """``({"mode": mode_, "mean": mean_, "std": std_}, {})``."""
+        self._fitted()
+        return {"mode": self.mode_, "mean": self.mean_, "std": self.std_}, {}
+
+    def set_state(self, state: dict[str, Any], tensors: dict[str, Tensor]) -> None:
+        """Restore what :meth:`get_state` returned."""
+        self.mode_ = str(state["mode"])
+        self.mean_ = [float(m) for m in state["mean"]]
+        self.std_ = [float(s) for s in state["std"]]
+
+    def _fitted(self) -> tuple[str, Tensor, Tensor]:
+        """The fitted mode and mean/std shaped ``(C, 1, 1)`` for broadcasting."""
+        if self.mode_ is None or self.mean_ is None or self.std_ is None:
+            raise RuntimeError("ImageProcessor is not fitted: call fit() or set_state() first")
+        mean = torch.tensor(self.mean_, dtype=torch.float32).view(-1, 1, 1)
+        std = torch.tensor(self.std_, dtype=torch.float32).view(-1, 1, 1)
+        return self.mode_, mean, std
+
+    def _load(self, value: Any) -> Image.Image:
+        """Decode, orient, flatten transparency and resize; the result is ``"RGB"`` or ``"L"``."""
+        image = decode_image(value)
+        size = (self.width, self.height)
+        if self.resize == "crop":
+            return ImageOps.fit(image, size, method=Image.Resampling.BILINEAR)
+        return image.resize(size, Image.Resampling.BILINEAR)
+
+    def _try_load(self, value: Any) -> Image.Image | None:
+        try:
+            return self._load(value)
+        except BadValueError as error:
+            logger.warning("ImageProcessor.fit skips an image: %s", error)
+            return None
+
+
+def decode_image(value: Any) -> Image.Image:
+    """Decode a path or bytes into an upright ``"RGB"`` or ``"L"`` Pillow image.
+
+    Raises:
+        BadValueError: With the file (or ``<N bytes>``) and the reason in the message.
+    """
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        source: Any = io.BytesIO(bytes(value))
+        name = f"<{len(bytes(value))} bytes>"
+    elif isinstance(value, (str, os.PathLike)):
+        source = name = os.fspath(value)
+        if not os.path.isfile(source):
+            raise BadValueError(f"cannot read image '{name}': file not found")
+    else:
+        raise BadValueError(f"cannot read image: expected a path or bytes, got {type(value).__name__}")
+    try:
+        with Image.open(source) as opened:
+            opened.load()  # decode now, so a truncated file fails here
+            return _flatten(ImageOps.exif_transpose(opened))
+    except Image.UnidentifiedImageError as error:
+        raise BadValueError(f"cannot read image '{name}': unknown or corrupt format") from error
+    except Exception as error:  # Pillow plugins raise many kinds of errors on broken files
+        reason = str(error) or type(error).__name__
+        raise BadValueError(f"cannot read image '{name}': {reason}") from error
+
+
+def _flatten(image: Image.Image) -> Image.Image:
+    """Any Pillow mode -> ``"RGB"`` or ``"L"`` (alpha over white, high bit depth rescaled)."""
+    if image.mode in _HIGH_DEPTH_MODES:
+        return _high_depth_to_l(image)
+    if image.mode in ("P", "L", "RGB") and "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        grey = image.mode in ("LA", "La")
+        rgba = image.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("L" if grey else "RGB")
+    if image.mode in ("L", "1"):
+        return image.convert("L")
+    return image.convert("RGB")
+
+
+def _high_depth_to_l(image: Image.Image) -> Image.Image:
+    """16/32-bit integer or float greyscale -> 8-bit ``"L"``, keeping relative brightness.
+
+    ``I;16*`` is scaled from 0-65535. ``I`` is read as 16-bit when any value exceeds 255 (and as
+    8-bit otherwise); ``F`` as 0-1 when its maximum is at most 1 (and as 0-255 otherwise).
+    """
+    array = np.asarray(image, dtype=np.float64)
+    peak = float(array.max()) if array.size else 0.0
+    if image.mode.startswith("I;16") or (image.mode == "I" and peak > 255):
+        scale = 255.0 / 65535.0
+    elif image.mode == "F" and peak <= 1.0:
+        scale = 255.0
+    else:
+        scale = 1.0
+    grey = np.clip(np.rint(array * scale), 0, 255).astype(np.uint8)
+    return Image.fromarray(grey)
+
+
+def _to_array(image: Image.Image) -> np.ndarray:
+    """Pillow ``"RGB"`` / ``"L"`` image -> float32 array ``(C, H, W)`` on a 0-1 scale."""
+    array = np.asarray(image, dtype=np.float32) / 255.0
+    if array.ndim == 2:
+        return np.ascontiguousarray(array[None])  # (1, H, W)
+    return np.ascontiguousarray(array.transpose(2, 0, 1))  # (H, W, C) -> (C, H, W)
+
+
+def _is_grey(image: Image.Image) -> bool:
+    """True for ``"L"`` images and for RGB ones whose channels agree within GREY_TOLERANCE."""
+    if image.mode == "L":
+        return True
+    array = _to_array(image)  # (3, H, W)
+    return float(np.abs(array - array.mean(axis=0, keepdims=True)).max()) <= GREY_TOLERANCE
+
+
+def _translate(pixels: Tensor, shift_y: int, shift_x: int) -> Tensor:
+    """Shift ``(C, H, W)`` by whole pixels (positive: down / right), filling the border with 0."""
+    _, height, width = pixels.shape
+    out = torch.zeros_like(pixels)
+    if abs(shift_y) >= height or abs(shift_x) >= width:
+        return out
+    src_y, dst_y = _span(shift_y, height)
+    src_x, dst_x = _span(shift_x, width)
+    out[:, dst_y, dst_x] = pixels[:, src_y, src_x]
+    return out
+
+
+def _span(shift: int, length: int) -> tuple[slice, slice]:
+    """Source and destination slices of a 1-D shift by ``shift`` within ``length``."""
+    if shift >= 0:
+        return slice(0, length - shift), slice(shift, length)
+    return slice(-shift, length), slice(0, length + shift)
+
+
+def _parse_size(size: int | Sequence[int]) -> tuple[int, int]:
+    """``64`` -> ``(64, 64)``; ``[h, w]`` -> ``(h, w)``; rejects anything else."""
+    if isinstance(size, int) and not isinstance(size, bool):
+        height = width = size
+    elif isinstance(size, Sequence) and len(size) == 2 and all(isinstance(s, int) for s in size):
+        height, width = size[0], size[1]
+    else:
+        raise ValueError(f"size must be an int or [height, width], got {size!r}")
+    if height < 1 or width < 1:
+        raise ValueError(f"size must be positive, got {size!r}")
+    return height, width

@@ -1,0 +1,135 @@
+"""Numbers and categories of one table, grouped into one input.
+
+Numeric columns: median imputation with a missing-indicator per column, then standardisation.
+Categorical columns: a vocabulary per column; id 0 is the bucket for unknown and missing values.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from polyfuse.data.processors.base import BadValueError, Features, Processor, is_missing
+
+
+def category_key(value: Any) -> str:
+    """Canonical string of a category (``3``, ``3.0`` and ``"3"`` are one category)."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    return str(value).strip()
+
+
+class TabularProcessor(Processor):
+    """Numeric + categorical columns -> ``{"numeric": (2N,), "categorical": (K,)}``.
+
+    The numeric part holds N standardised values followed by N missing indicators.
+
+    Args:
+        numeric: numeric column names.
+        categorical: categorical column names.
+        min_count: categories seen fewer times in training go to the unknown bucket.
+        unknown: ``"bucket"`` maps unseen categories to id 0; ``"error"`` rejects them.
+    """
+
+    modality: ClassVar[str] = "tabular"
+
+    def __init__(
+        self,
+        numeric: Sequence[str] = (),
+        categorical: Sequence[str] = (),
+        min_count: int = 1,
+        unknown: str = "bucket",
+    ) -> None:
+        self.numeric = list(numeric)
+        self.categorical = list(categorical)
+        self.min_count = min_count
+        self.unknown = unknown
+
+    def _number(self, column: str, value: Any) -> float:
+        if is_missing(value):
+            return math.nan
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise BadValueError(f"{value!r} is not a number", column) from None
+        if math.isinf(number):
+            raise BadValueError(f"{value!r} is not finite", column)
+        return number
+
+    def fit(self, values: Sequence[Any]) -> TabularProcessor:
+        rows = list(values)
+        numbers = np.array(
+            [[self._number(c, r.get(c)) for c in self.numeric] for r in rows], dtype=np.float64
+        ).reshape(len(rows), len(self.numeric))
+        with np.errstate(all="ignore"):
+            median = np.nanmedian(numbers, axis=0) if len(rows) else np.zeros(len(self.numeric))
+        self.median_ = [0.0 if math.isnan(m) else float(m) for m in np.atleast_1d(median)]
+        filled = np.where(np.isnan(numbers), np.array(self.median_), numbers)
+        self.mean_ = [float(m) for m in filled.mean(axis=0)] if len(rows) else []
+        std = filled.std(axis=0) if len(rows) else np.ones(len(self.numeric))
+        self.std_ = [float(s) if s > 1e-12 else 1.0 for s in std]
+        self.vocab_: dict[str, dict[str, int]] = {}
+        for column in self.categorical:
+            counts = Counter(category_key(r.get(column)) for r in rows if not is_missing(r.get(column)))
+            kept = sorted(k for k, n in counts.items() if n >= self.min_count)
+            self.vocab_[column] = {k: i + 1 for i, k in enumerate(kept)}
+        return self
+
+    def transform(self, value: Any) -> Features | None:
+        row: Mapping[str, Any] = value
+        numbers = [self._number(c, row.get(c)) for c in self.numeric]
+        missing = [1.0 if math.isnan(x) else 0.0 for x in numbers]
+        scaled = [
+            0.0 if math.isnan(x) else (x - m) / s
+            for x, m, s in zip(numbers, self.mean_, self.std_, strict=True)
+        ]
+        ids = []
+        for column in self.categorical:
+            cell = row.get(column)
+            index = 0 if is_missing(cell) else self.vocab_[column].get(category_key(cell), 0)
+            if index == 0 and not is_missing(cell) and self.unknown == "error":
+                raise BadValueError(f"category {cell!r} was not seen in training", column)
+            ids.append(index)
+        return {
+            "numeric": torch.tensor(scaled + missing, dtype=torch.float32),
+            "categorical": torch.tensor(ids, dtype=torch.long),
+        }
+
+    def collate(self, items: Sequence[Features | None]) -> Features:
+        width = 2 * len(self.numeric)
+        numeric = [x["numeric"] if x else torch.zeros(width) for x in items]
+        empty = torch.zeros(len(self.categorical), dtype=torch.long)
+        cats = [x["categorical"] if x else empty for x in items]
+        return {"numeric": torch.stack(numeric), "categorical": torch.stack(cats)}
+
+    def output_spec(self) -> dict[str, Any]:
+        return {
+            "num_numeric": 2 * len(self.numeric),
+            "cardinalities": [len(self.vocab_[c]) + 1 for c in self.categorical],
+        }
+
+    def get_params(self) -> dict[str, Any]:
+        return {
+            "numeric": self.numeric,
+            "categorical": self.categorical,
+            "min_count": self.min_count,
+            "unknown": self.unknown,
+        }
+
+    def get_state(self) -> tuple[dict[str, Any], dict[str, Tensor]]:
+        state = {"median_": self.median_, "mean_": self.mean_, "std_": self.std_, "vocab_": self.vocab_}
+        return state, {}
+
+    def set_state(self, state: dict[str, Any], tensors: dict[str, Tensor]) -> None:
+        self.median_ = list(state["median_"])
+        self.mean_ = list(state["mean_"])
+        self.std_ = list(state["std_"])
+        self.vocab_ = {c: dict(v) for c, v in state["vocab_"].items()}

@@ -1,0 +1,154 @@
+"""Text processor: a WordPiece tokenizer trained on the training texts.
+
+The tokenizer is built with the Hugging Face ``tokenizers`` library: ``BertNormalizer`` (Chinese,
+Japanese and Korean ideographs are split into single-character words), ``BertPreTokenizer`` and a
+WordPiece model with the special tokens ``[PAD]`` (id 0) and ``[UNK]`` (id 1). Its state is the
+tokenizer's own JSON string, so a fitted processor round-trips through JSON without pickle.
+
+Shapes: ``transform`` -> ``{"ids": (T,) long}`` with ``1 <= T <= max_length``;
+``collate`` -> ``{"ids": (B, T_max) long, "mask": (B, T_max) bool}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import torch
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+from torch import Tensor
+
+from polyfuse.data.processors.base import Features, Processor, is_missing
+
+PAD_TOKEN = "[PAD]"
+UNK_TOKEN = "[UNK]"
+PAD_ID = 0
+UNK_ID = 1
+
+
+class TextProcessor(Processor):
+    """Free text -> WordPiece token ids.
+
+    Args:
+        vocab_size: Vocabulary size the tokenizer aims for (special tokens included). The
+            fitted size, reported by :meth:`output_spec`, is smaller on a small corpus, and can
+            be larger when the corpus has more distinct characters than ``vocab_size`` (every
+            character seen in training is kept).
+        max_length: Longest token sequence kept; longer texts are truncated at the end.
+        lowercase: Lowercase (and strip accents) before tokenizing.
+        min_frequency: Fewest occurrences a merge needs to enter the vocabulary.
+
+    Attributes:
+        tokenizer_: The fitted ``tokenizers.Tokenizer`` (set by :meth:`fit` or :meth:`set_state`).
+
+    A present value that is not a string (a number, say) is tokenized as ``str(value)``. A present
+    text that yields no token at all (only control characters) becomes the single ``[UNK]`` id, so
+    every present row has at least one unmasked token.
+    """
+
+    modality = "text"
+
+    def __init__(
+        self,
+        vocab_size: int = 8000,
+        max_length: int = 128,
+        lowercase: bool = True,
+        min_frequency: int = 1,
+    ) -> None:
+        if vocab_size < 2:
+            raise ValueError(f"vocab_size must be at least 2 (for [PAD] and [UNK]), got {vocab_size}")
+        if max_length < 1:
+            raise ValueError(f"max_length must be at least 1, got {max_length}")
+        if min_frequency < 1:
+            raise ValueError(f"min_frequency must be at least 1, got {min_frequency}")
+        self.vocab_size = vocab_size
+        self.max_length = max_length
+        self.lowercase = lowercase
+        self.min_frequency = min_frequency
+        self.tokenizer_: Tokenizer | None = None
+
+    def fit(self, values: Sequence[Any]) -> TextProcessor:
+        """Train the tokenizer on the present values (absent ones are skipped)."""
+        tokenizer = self._new_tokenizer()
+        trainer = trainers.WordPieceTrainer(
+            vocab_size=self.vocab_size,
+            min_frequency=self.min_frequency,
+            special_tokens=[PAD_TOKEN, UNK_TOKEN],
+            show_progress=False,
+        )
+        tokenizer.train_from_iterator(_present_texts(values), trainer=trainer)
+        self.tokenizer_ = tokenizer
+        return self
+
+    def transform(self, value: Any) -> Features | None:
+        """One text -> ``{"ids": (T,) long}``, or ``None`` when the value is absent."""
+        if is_missing(value):
+            return None
+        ids = self._fitted().encode(str(value), add_special_tokens=False).ids[: self.max_length]
+        return {"ids": torch.tensor(ids or [UNK_ID], dtype=torch.long)}
+
+    def collate(self, items: Sequence[Features | None]) -> Features:
+        """Pad rows to the longest: ``{"ids": (B, T_max) long, "mask": (B, T_max) bool}``.
+
+        Padding uses id 0 (``[PAD]``); an absent row is all padding with an all-False mask, and
+        ``T_max`` is at least 1 even when every row is absent.
+        """
+        lengths = [0 if item is None else int(item["ids"].shape[0]) for item in items]
+        t_max = max([1, *lengths])
+        ids = torch.full((len(items), t_max), PAD_ID, dtype=torch.long)
+        for row, (item, length) in enumerate(zip(items, lengths, strict=True)):
+            if item is not None:
+                ids[row, :length] = item["ids"]
+        positions = torch.arange(t_max).unsqueeze(0)  # (1, T_max)
+        mask = positions < torch.tensor(lengths, dtype=torch.long).unsqueeze(1)  # (B, T_max)
+        return {"ids": ids, "mask": mask}
+
+    def output_spec(self) -> dict[str, Any]:
+        """``{"vocab_size": fitted vocabulary size, "pad_id": 0, "max_length": max_length}``."""
+        return {
+            "vocab_size": self._fitted().get_vocab_size(with_added_tokens=True),
+            "pad_id": PAD_ID,
+            "max_length": self.max_length,
+        }
+
+    def get_params(self) -> dict[str, Any]:
+        """Constructor parameters."""
+        return {
+            "vocab_size": self.vocab_size,
+            "max_length": self.max_length,
+            "lowercase": self.lowercase,
+            "min_frequency": self.min_frequency,
+        }
+
+    def get_state(self) -> tuple[dict[str, Any], dict[str, Tensor]]:
+        """``({"tokenizer": <tokenizer JSON string>}, {})``."""
+        return {"tokenizer": self._fitted().to_str()}, {}
+
+    def set_state(self, state: dict[str, Any], tensors: dict[str, Tensor]) -> None:
+        """Restore the tokenizer from its JSON string."""
+        self.tokenizer_ = Tokenizer.from_str(state["tokenizer"])
+
+    def tokenize(self, value: Any) -> list[str]:
+        """The tokens of one text (before truncation), for inspection and debugging."""
+        return list(self._fitted().encode(str(value), add_special_tokens=False).tokens)
+
+    def _new_tokenizer(self) -> Tokenizer:
+        tokenizer = Tokenizer(models.WordPiece(unk_token=UNK_TOKEN))
+        tokenizer.normalizer = normalizers.BertNormalizer(
+            clean_text=True, handle_chinese_chars=True, lowercase=self.lowercase
+        )
+        tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+        tokenizer.decoder = decoders.WordPiece()
+        return tokenizer
+
+    def _fitted(self) -> Tokenizer:
+        if self.tokenizer_ is None:
+            raise RuntimeError("TextProcessor is not fitted: call fit() or set_state() first")
+        return self.tokenizer_
+
+
+def _present_texts(values: Sequence[Any]) -> Iterator[str]:
+    """The present values as strings."""
+    for value in values:
+        if not is_missing(value):
+            yield str(value)

@@ -1,0 +1,187 @@
+"""Which column is which modality, and which task the label asks for.
+
+Inference looks at file extensions, dtypes and cardinality; explicit choices always win. Every
+decision keeps its reason, and suspicious columns get warnings, so ``polyfuse inspect`` can explain.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from polyfuse.data.processors.base import is_missing
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff", ".au", ".opus")
+TABULAR = "tabular"
+"""Name of the one input that groups every numeric and categorical column."""
+
+
+@dataclass
+class ColumnInfo:
+    """One column's modality and why."""
+
+    name: str
+    modality: str
+    reason: str
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Schema:
+    """The columns (in table order), the label and the task."""
+
+    label: str
+    task: str
+    columns: list[ColumnInfo]
+    task_reason: str = ""
+    label_delimiter: str = "|"
+
+    def by_modality(self, modality: str) -> list[str]:
+        """Column names of one modality, in table order."""
+        return [c.name for c in self.columns if c.modality == modality]
+
+    def inputs(self) -> dict[str, list[str]]:
+        """Model inputs: one per text/image/audio column, one ``tabular`` for numbers + categories."""
+        result: dict[str, list[str]] = {}
+        for col in self.columns:
+            if col.modality in ("text", "image", "audio"):
+                result[col.name] = [col.name]
+        tabular = self.by_modality("numeric") + self.by_modality("categorical")
+        if tabular:
+            result[TABULAR] = tabular
+        return result
+
+    def modality_of(self, input_name: str) -> str:
+        """Modality of a model input (``tabular`` for the grouped one)."""
+        if input_name == TABULAR:
+            return TABULAR
+        return next(c.modality for c in self.columns if c.name == input_name)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> Schema:
+        """Inverse of :meth:`to_dict`."""
+        columns = [ColumnInfo(**c) for c in values["columns"]]
+        return cls(**{**values, "columns": columns})
+
+
+def _present(series: pd.Series) -> pd.Series:
+    return series[[not is_missing(v) for v in series]]
+
+
+def _extension_share(values: pd.Series, extensions: tuple[str, ...]) -> float:
+    if values.empty:
+        return 0.0
+    hits = [isinstance(v, str) and v.strip().lower().endswith(extensions) for v in values]
+    return float(np.mean(hits))
+
+
+def infer_column(name: str, series: pd.Series) -> ColumnInfo:
+    """Guess one column's modality from its values."""
+    values = _present(series)
+    n_rows, n_present = len(series), len(values)
+    warnings = []
+    if n_rows and n_present / n_rows < 0.5:
+        warnings.append(f"{n_rows - n_present} of {n_rows} cells are empty")
+    if n_present == 0:
+        return ColumnInfo(name, "ignore", "every cell is empty", warnings)
+    n_unique = values.astype(str).nunique()
+    if n_unique == 1:
+        warnings.append("constant column: it carries no information")
+    if values.map(lambda v: isinstance(v, (bytes, bytearray))).all():
+        return ColumnInfo(name, "image", "raw bytes (assumed encoded images)", warnings)
+    for modality, extensions in (("image", IMAGE_EXTENSIONS), ("audio", AUDIO_EXTENSIONS)):
+        share = _extension_share(values.head(200), extensions)
+        if share >= 0.9:
+            return ColumnInfo(name, modality, f"{share:.0%} of values end in {modality} extensions", warnings)
+    few = max(2, min(20, int(0.05 * n_present) + 2))
+    if pd.api.types.is_bool_dtype(series):
+        return ColumnInfo(name, "categorical", "boolean dtype", warnings)
+    numeric = pd.to_numeric(values, errors="coerce")
+    if numeric.notna().all():
+        if not pd.api.types.is_numeric_dtype(series):
+            warnings.append("numbers stored as text")
+        integral = bool(np.all(np.mod(numeric.to_numpy(dtype=float), 1) == 0))
+        if integral and n_unique <= few and n_present >= 20:
+            return ColumnInfo(
+                name, "categorical", f"integers with only {n_unique} distinct values", warnings
+            )
+        return ColumnInfo(name, "numeric", f"numeric values, {n_unique} distinct", warnings)
+    texts = values.astype(str)
+    mean_words = float(texts.str.split().str.len().mean())
+    if n_unique == n_present and n_present >= 20 and mean_words < 1.5:
+        warnings.append("looks like an identifier (every value unique, single word): ignored")
+        return ColumnInfo(name, "ignore", "unique single-token strings (an id)", warnings)
+    if n_unique <= few or (mean_words < 3 and n_unique <= 0.2 * n_present):
+        if n_unique > 100:
+            warnings.append(f"high-cardinality category ({n_unique} values)")
+        return ColumnInfo(
+            name, "categorical", f"strings with {n_unique} distinct values, {mean_words:.1f} words", warnings
+        )
+    return ColumnInfo(
+        name, "text", f"free text, {mean_words:.1f} words on average, {n_unique} distinct", warnings
+    )
+
+
+def infer_task(series: pd.Series, delimiter: str = "|") -> tuple[str, str]:
+    """Guess the task from the label column; returns (task, reason)."""
+    values = _present(series)
+    if values.map(lambda v: isinstance(v, (list, tuple, np.ndarray))).any():
+        return "multilabel", "label cells are lists"
+    if pd.api.types.is_string_dtype(values) or values.dtype == object:
+        if values.astype(str).str.contains(delimiter, regex=False).mean() > 0.1:
+            return "multilabel", f"label strings contain the delimiter {delimiter!r}"
+    n_unique = values.astype(str).nunique()
+    if n_unique <= 2:
+        return "binary", f"{n_unique} distinct label values"
+    numeric = pd.to_numeric(values, errors="coerce")
+    if numeric.notna().all():
+        integral = bool(np.all(np.mod(numeric.to_numpy(dtype=float), 1) == 0))
+        if not integral:
+            return "regression", "non-integer numeric label"
+        if n_unique > 50:
+            return "regression", f"integer label with {n_unique} distinct values"
+    return "multiclass", f"{n_unique} distinct label values"
+
+
+def infer_schema(
+    frame: pd.DataFrame,
+    label: str,
+    columns: dict[str, str] | None = None,
+    task: str = "auto",
+    label_delimiter: str = "|",
+) -> Schema:
+    """Infer the schema of ``frame``; ``columns`` and ``task`` override inference."""
+    explicit = dict(columns or {})
+    missing = [c for c in [label, *explicit] if c not in frame.columns]
+    if missing:
+        raise KeyError(
+            f"column(s) {', '.join(map(repr, missing))} named in the config are not in the table;"
+            f" the table has: {', '.join(map(str, frame.columns))}"
+        )
+    infos = []
+    label_values = frame[label].astype(str)
+    for name in frame.columns:
+        if name == label:
+            continue
+        if name in explicit:
+            info = ColumnInfo(str(name), explicit[name], "set in the config")
+        else:
+            info = infer_column(str(name), frame[name])
+            if info.modality != "ignore" and frame[name].astype(str).equals(label_values):
+                info.warnings.append("identical to the label: a leak")
+        if info.name == TABULAR and info.modality in ("text", "image", "audio"):
+            raise ValueError(f"column name {TABULAR!r} is reserved for the grouped tabular input")
+        infos.append(info)
+    if task == "auto":
+        task, reason = infer_task(frame[label], label_delimiter)
+    else:
+        reason = "set in the config"
+    return Schema(label, task, infos, reason, label_delimiter)

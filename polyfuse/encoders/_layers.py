@@ -1,0 +1,94 @@
+"""Small building blocks shared by the from-scratch encoders: masked pooling, conv stacks.
+
+Legend: B batch, T tokens/steps, D width, C channels, H/W height/width.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Literal
+
+import torch
+from pydantic import Field
+from torch import Tensor, nn
+
+PositiveInts = tuple[Annotated[int, Field(ge=1, le=4096)], ...]
+"""A non-empty tuple of positive ints (layer widths, kernel sizes); bounds on each item."""
+
+Norm = Literal["batch", "group"]
+"""Normalisation of conv stacks: ``batch`` (fast, needs batches > 1 when training) or ``group``."""
+
+
+def masked_mean(x: Tensor, mask: Tensor) -> Tensor:
+    """Mean over the real steps of a sequence; rows with no real step give zeros.
+
+    Args:
+        x: (B, T, D) features.
+        mask: (B, T) bool, True for real steps.
+
+    Returns:
+        (B, D) pooled features.
+    """
+    weights = mask.unsqueeze(-1).to(x.dtype)  # (B, T, 1)
+    count = weights.sum(dim=1).clamp(min=1.0)  # (B, 1)
+    return (x * weights).sum(dim=1) / count
+
+
+def masked_max(x: Tensor, mask: Tensor) -> Tensor:
+    """Max over the real steps of a sequence; rows with no real step give zeros (never -inf).
+
+    Args:
+        x: (B, T, D) features.
+        mask: (B, T) bool, True for real steps.
+
+    Returns:
+        (B, D) pooled features.
+    """
+    filled = x.masked_fill(~mask.unsqueeze(-1), torch.finfo(x.dtype).min)  # (B, T, D)
+    pooled = filled.max(dim=1).values  # (B, D)
+    return pooled * mask.any(dim=1, keepdim=True).to(x.dtype)
+
+
+def ensure_one_real_step(mask: Tensor) -> Tensor:
+    """Mark step 0 real in rows with no real step, so attention/packing never sees an empty row.
+
+    Args:
+        mask: (B, T) bool.
+
+    Returns:
+        (B, T) bool; callers zero those rows' outputs afterwards with the original mask.
+    """
+    empty = ~mask.any(dim=1)  # (B,)
+    fixed = mask.clone()
+    fixed[:, 0] |= empty
+    return fixed
+
+
+def norm_2d(kind: Norm, channels: int) -> nn.Module:
+    """A 2-D normalisation layer: BatchNorm, or GroupNorm with up to 8 groups."""
+    if kind == "batch":
+        return nn.BatchNorm2d(channels)
+    return nn.GroupNorm(math.gcd(8, channels), channels)
+
+
+def conv_norm_relu(in_channels: int, out_channels: int, norm: Norm, stride: int = 1) -> nn.Sequential:
+    """3x3 convolution (no bias), normalisation, ReLU: (B, C_in, H, W) -> (B, C_out, H/s, W/s)."""
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False),
+        norm_2d(norm, out_channels),
+        nn.ReLU(inplace=True),
+    )
+
+
+def spatial_tokens(features: Tensor) -> tuple[Tensor, Tensor]:
+    """Flatten a feature map into row-major tokens with an all-True mask.
+
+    Args:
+        features: (B, D, H, W) feature map.
+
+    Returns:
+        Tokens (B, H*W, D) and mask (B, H*W) bool.
+    """
+    tokens = features.flatten(2).transpose(1, 2)  # (B, H*W, D)
+    mask = torch.ones(tokens.shape[:2], dtype=torch.bool, device=tokens.device)  # (B, H*W)
+    return tokens, mask

@@ -1,0 +1,67 @@
+"""The bundle's README.md: what the model reads, how it was trained and how well it scores."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from polyfuse import __version__
+from polyfuse.bundle import Fitted
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def _scores(title: str, metrics: dict[str, Any]) -> list[str]:
+    rows = [(k, v) for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    if not rows:
+        return []
+    return [f"### {title}", "", "| metric | value |", "|---|---|", *[f"| {k} | {_fmt(v)} |" for k, v in rows], ""]
+
+
+def render_model_card(fitted: Fitted) -> str:
+    """Markdown model card for a fitted predictor."""
+    schema, cfg, metrics = fitted.schema, fitted.config, fitted.metrics
+    training = metrics.get("training", {})
+    n_params = sum(p.numel() for p in fitted.model.parameters())
+    lines = [
+        f"# polyfuse model: {schema.task} on `{schema.label}`",
+        "",
+        f"Trained with polyfuse {__version__}. Load it with `polyfuse.Predictor.load(path)`; "
+        "loading needs no training data, no network and no pickle.",
+        "",
+        "## Inputs",
+        "",
+        "| column | modality | why |",
+        "|---|---|---|",
+        *[f"| `{c.name}` | {c.modality} | {c.reason} |" for c in schema.columns],
+        "",
+        f"Label: `{schema.label}` ({schema.task}: {schema.task_reason}).",
+    ]
+    classes = getattr(fitted.labels, "classes_", None)
+    if classes is not None:
+        lines.append(f"Classes: {', '.join(map(str, classes[:50]))}" + (" ..." if len(classes) > 50 else ""))
+    lines += ["", "## Model", "", "| input | encoder | width |", "|---|---|---|"]
+    for spec in fitted.inputs:
+        enc = fitted.model.encoders[spec.name]
+        lines.append(f"| `{spec.name}` | {spec.modality}/{fitted.encoder_configs[spec.name].type} | {enc.output_dim} |")
+    lines += [
+        "",
+        f"Fusion: `{fitted.model.fusion.config.type}` -> {fitted.model.fusion.output_dim}; "
+        f"parameters: {n_params:,}.",
+        "",
+        "## Training",
+        "",
+        f"- epochs run: {training.get('epochs_run')} (best: {training.get('best_epoch')}), "
+        f"selected on validation `{metrics.get('monitor')}`",
+        f"- rows: {training.get('train_rows')} train, {training.get('valid_rows')} validation",
+        f"- bad rows skipped: {training.get('skipped_rows') or 'none'}",
+        f"- time: {training.get('seconds')} s on {training.get('device')}",
+        f"- seed {cfg.training.seed}, batch size {cfg.training.batch_size}, lr {cfg.training.lr}",
+        "",
+        "## Scores",
+        "",
+        *_scores("Validation", metrics.get("valid", {})),
+        *_scores("Test", metrics.get("test", {})),
+    ]
+    return "\n".join(lines) + "\n"

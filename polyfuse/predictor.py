@@ -1,0 +1,193 @@
+"""Predictor: the public, scikit-learn-like face of polyfuse (fit / predict / evaluate / save / load)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from polyfuse.bundle import Fitted, load_bundle, save_bundle
+from polyfuse.config.schema import Config, TrainingConfig, parse_config
+from polyfuse.data.dataset import DataError, encode_rows
+from polyfuse.data.schema import infer_schema
+from polyfuse.data.tables import iter_table, read_table
+from polyfuse.model_card import render_model_card
+from polyfuse.running import (
+    batches,
+    build_fitted,
+    run_outputs,
+    stratified_split,
+)
+
+log = logging.getLogger("polyfuse")
+DataLike = str | Path | pd.DataFrame
+
+
+class Predictor:
+    """Train a multimodal model on a table and use it.
+
+    Example:
+        >>> predictor = Predictor(label="sentiment", epochs=5).fit("train.csv")
+        >>> predictor.evaluate("test.csv")["accuracy_score"]
+        >>> predictor.save("model/")
+
+    Args:
+        label: the label column (or give it inside ``config``).
+        config: a :class:`Config`, a dict in the YAML layout, or ``None``.
+        task: ``auto``, ``binary``, ``multiclass``, ``regression`` or ``multilabel``.
+        columns: explicit modality per column, e.g. ``{"photo": "image"}``.
+        encoders / fusion / processors: sections of the config, e.g. ``fusion={"type": "concat"}``.
+        **training: fields of :class:`TrainingConfig` (``epochs``, ``batch_size``, ``lr``, ...).
+    """
+
+    def __init__(
+        self,
+        label: str | None = None,
+        config: Config | dict[str, Any] | None = None,
+        *,
+        task: str | None = None,
+        columns: dict[str, str] | None = None,
+        encoders: dict[str, dict[str, Any]] | None = None,
+        fusion: dict[str, Any] | None = None,
+        processors: dict[str, dict[str, Any]] | None = None,
+        on_bad_rows: str | None = None,
+        **training: Any,
+    ) -> None:
+        values = config.model_dump() if isinstance(config, Config) else dict(config or {})
+        data, model = dict(values.get("data", {})), dict(values.get("model", {}))
+        train = dict(values.get("training", {}))
+        unknown = set(training) - set(TrainingConfig.model_fields)
+        if unknown:
+            raise TypeError(
+                f"unknown option(s) {sorted(unknown)}; training options are {sorted(TrainingConfig.model_fields)}"
+            )
+        for key, value in (("label", label), ("task", task), ("columns", columns),
+                           ("processors", processors), ("on_bad_rows", on_bad_rows)):
+            if value is not None:
+                data[key] = value
+        for key, value in (("encoders", encoders), ("fusion", fusion)):
+            if value is not None:
+                model[key] = value
+        train.update(training)
+        self.config = parse_config({"data": data, "model": model, "training": train})
+        self.fitted_: Fitted | None = None
+
+    # ------------------------------------------------------------------ training
+    def fit(self, train: DataLike | None = None, valid: DataLike | None = None, *,
+            resume: bool = False, stop_after_epochs: int | None = None) -> Predictor:
+        """Train on ``train`` (path or DataFrame); ``valid`` defaults to a stratified split of it."""
+        cfg = self.config
+        train_src = train if train is not None else cfg.data.train
+        if train_src is None:
+            raise ValueError("no training data: pass it to fit() or set data.train")
+        valid_src = valid if valid is not None else cfg.data.valid
+        torch.manual_seed(cfg.training.seed)
+        table = read_table(train_src)
+        schema = infer_schema(table.frame, cfg.data.label, dict(cfg.data.columns), cfg.data.task,
+                              cfg.data.label_delimiter)
+        if valid_src is None:
+            train_table, valid_table = stratified_split(table, schema, cfg.data.valid_fraction,
+                                                        cfg.training.seed)
+        else:
+            train_table, valid_table = table, read_table(valid_src)
+        self.fitted_ = build_fitted(cfg, schema, train_table, valid_table, resume, stop_after_epochs)
+        if cfg.data.test:
+            self.fitted_.metrics["test"] = self.evaluate(cfg.data.test)
+        return self
+
+    @property
+    def fitted(self) -> Fitted:
+        """The trained state; raises if :meth:`fit` or :meth:`load` has not run."""
+        if self.fitted_ is None:
+            raise RuntimeError("this Predictor is not trained: call fit() or Predictor.load()")
+        return self.fitted_
+
+    # ------------------------------------------------------------------ inference
+    def _chunks(self, data: DataLike, chunk_rows: int, base_dir: str | Path | None) -> Any:
+        return iter_table(data, chunk_rows, base_dir)
+
+    def predict(self, data: DataLike, proba: bool = False, chunk_rows: int = 4096,
+                progress: bool = False, base_dir: str | Path | None = None) -> pd.DataFrame:
+        """One output row per input row: ``row``, ``prediction`` (+ ``proba_*``), ``error``.
+
+        A row that cannot be read gets its error message and no prediction; the rest are predicted.
+        An empty media cell is predicted with that modality masked.
+        """
+        chunks = self.iter_predict(data, proba, chunk_rows, progress, base_dir)
+        return pd.concat(list(chunks), ignore_index=True)
+
+    def iter_predict(self, data: DataLike, proba: bool = False, chunk_rows: int = 4096,
+                     progress: bool = False, base_dir: str | Path | None = None) -> Any:
+        """Like :meth:`predict`, chunk by chunk (for tables larger than memory).
+
+        ``base_dir``: folder relative media paths resolve against (default: the table's folder,
+        or the working directory for a DataFrame).
+        """
+        fitted = self.fitted
+        for table in self._chunks(data, chunk_rows, base_dir):
+            encoded = encode_rows(table, fitted.inputs, progress=progress, desc="reading")
+            outputs, index, _ = run_outputs(fitted, encoded, self.config.training.batch_size, progress)
+            frame = fitted.model.task.to_frame(outputs, proba)
+            frame.insert(0, "row", index.numpy())
+            frame["error"] = None
+            errors = pd.DataFrame(
+                {"row": [e.row for e in encoded.errors],
+                 "error": [f"column {e.column!r}: {e.message}" for e in encoded.errors]}
+            ).drop_duplicates("row")
+            yield pd.concat([frame, errors], ignore_index=True).sort_values("row", ignore_index=True)
+
+    def predict_proba(self, data: DataLike, chunk_rows: int = 4096,
+                      base_dir: str | Path | None = None) -> pd.DataFrame:
+        """Class probabilities (classification and multi-label) with ``row`` and ``error``."""
+        return self.predict(data, proba=True, chunk_rows=chunk_rows, base_dir=base_dir)
+
+    def evaluate(self, data: DataLike, chunk_rows: int = 4096, progress: bool = False,
+                 base_dir: str | Path | None = None) -> dict[str, Any]:
+        """Task metrics on a labelled table, streamed; bad rows are counted, not fatal."""
+        fitted = self.fitted
+        labels = (fitted.schema.label, fitted.labels)
+        outputs, targets, bad, total = [], [], 0, 0
+        for table in self._chunks(data, chunk_rows, base_dir):
+            if fitted.schema.label not in table.frame.columns:
+                raise KeyError(f"label column {fitted.schema.label!r} is not in {table.source}")
+            encoded = encode_rows(table, fitted.inputs, labels, progress=progress, desc="reading")
+            out, _, target = run_outputs(fitted, encoded, self.config.training.batch_size, progress)
+            outputs.append(out)
+            if target is not None:
+                targets.append(target)
+            bad += len({e.row for e in encoded.errors})
+            total += len(table.frame)
+        if not targets:
+            raise DataError([], str(data), total)
+        metrics = fitted.model.task.metrics(torch.cat(outputs), torch.cat(targets))
+        metrics.update({"rows": total, "bad_rows": bad})
+        return metrics
+
+    def embed(self, data: DataLike, chunk_rows: int = 4096,
+              base_dir: str | Path | None = None) -> np.ndarray:
+        """Fused embeddings ``(N_good_rows, D)`` of the readable rows, in row order."""
+        fitted = self.fitted
+        parts = []
+        for table in self._chunks(data, chunk_rows, base_dir):
+            encoded = encode_rows(table, fitted.inputs)
+            for batch in batches(fitted, encoded, self.config.training.batch_size):
+                with torch.no_grad():
+                    parts.append(fitted.model.fuse(batch)[0].cpu())
+        return torch.cat(parts).numpy() if parts else np.zeros((0, fitted.model.fusion.output_dim))
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, directory: str | Path) -> Path:
+        """Write the bundle (see :mod:`polyfuse.bundle`)."""
+        return save_bundle(self.fitted, directory, render_model_card(self.fitted))
+
+    @classmethod
+    def load(cls, directory: str | Path) -> Predictor:
+        """Load a bundle; needs no training data, no network, and never unpickles."""
+        fitted = load_bundle(directory)
+        predictor = cls(config=fitted.config)
+        predictor.fitted_ = fitted
+        return predictor

@@ -1,0 +1,99 @@
+"""Binary and multi-class classification: softmax head, cross-entropy, class-probability outputs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from polyfuse.data.processors.base import BadValueError, is_missing
+from polyfuse.data.processors.tabular import category_key
+from polyfuse.evaluation.metrics import classification_metrics
+from polyfuse.tasks._registry import register_task
+from polyfuse.tasks.base import LabelProcessor, Task
+
+
+class ClassLabels(LabelProcessor):
+    """Maps label values to class indices (sorted, numeric-aware)."""
+
+    def __init__(self, delimiter: str = "|") -> None:
+        self.delimiter = delimiter
+
+    def fit(self, values: Sequence[Any]) -> ClassLabels:
+        keys = {category_key(v) for v in values if not is_missing(v)}
+        try:
+            ordered = sorted(keys, key=float)
+        except ValueError:
+            ordered = sorted(keys)
+        self.classes_ = ordered
+        self.index_ = {c: i for i, c in enumerate(ordered)}
+        return self
+
+    def encode(self, value: Any) -> Tensor:
+        if is_missing(value):
+            raise BadValueError("the label is empty")
+        key = category_key(value)
+        if key not in self.index_:
+            raise BadValueError(
+                f"label {value!r} is not one of the training labels ({', '.join(self.classes_[:20])})"
+            )
+        return torch.tensor(self.index_[key])
+
+    @property
+    def num_outputs(self) -> int:
+        return len(self.classes_)
+
+    def get_state(self) -> dict[str, Any]:
+        return {"classes_": self.classes_}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self.classes_ = list(state["classes_"])
+        self.index_ = {c: i for i, c in enumerate(self.classes_)}
+
+
+class ClassificationTask(Task):
+    """Single-label classification with cross-entropy; outputs are logits (B, K)."""
+
+    name: ClassVar[str] = "multiclass"
+    primary_metric: ClassVar[str] = "accuracy_score"
+    labels: ClassLabels
+
+    @staticmethod
+    def make_labels(delimiter: str = "|") -> ClassLabels:
+        return ClassLabels(delimiter)
+
+    def loss(self, outputs: Tensor, target: Tensor) -> Tensor:
+        return F.cross_entropy(outputs.float(), target)
+
+    def probabilities(self, outputs: Tensor) -> Tensor:
+        """(N, K) logits -> (N, K) class probabilities."""
+        return torch.softmax(outputs.float(), dim=-1)
+
+    def metrics(self, outputs: Tensor, target: Tensor) -> dict[str, Any]:
+        return classification_metrics(self.probabilities(outputs), target, self.labels.classes_)
+
+    def scores(self, outputs: Tensor) -> Any:
+        return self.probabilities(outputs).cpu().numpy()
+
+    def to_frame(self, outputs: Tensor, proba: bool) -> pd.DataFrame:
+        probs = self.probabilities(outputs).cpu()
+        classes = self.labels.classes_
+        frame = pd.DataFrame({"prediction": [classes[i] for i in probs.argmax(1).tolist()]})
+        if proba:
+            for i, name in enumerate(classes):
+                frame[f"proba_{name}"] = probs[:, i].numpy()
+        return frame
+
+
+register_task("multiclass", "multi-class classification (softmax, cross-entropy)")(ClassificationTask)
+
+
+@register_task("binary", "binary classification (two-class softmax, cross-entropy)")
+class BinaryClassificationTask(ClassificationTask):
+    """Two-class classification; ROC-AUC is computed on the second class."""
+
+    name: ClassVar[str] = "binary"
