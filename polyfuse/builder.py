@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from torch import nn
+
 from polyfuse.config.schema import Config
 from polyfuse.data.dataset import InputSpec
 from polyfuse.data.processors.base import Processor
 from polyfuse.data.schema import TABULAR, Schema
 from polyfuse.encoders import create_encoder, parse_encoder_config
 from polyfuse.encoders.base import EncoderConfig
-from polyfuse.fusion import create_fusion, parse_fusion_config
+from polyfuse.fusion import FUSIONS, create_fusion, parse_fusion_config
+from polyfuse.fusion.alignment import create_alignment, parse_alignment_config
 from polyfuse.model import MultimodalModel
 from polyfuse.tasks import create_task
 from polyfuse.tasks.base import LabelProcessor
@@ -23,7 +26,9 @@ def processor_classes() -> dict[str, type[Processor]]:
     from polyfuse.data.processors.tabular import TabularProcessor
     from polyfuse.data.processors.text import TextProcessor
 
-    return {"text": TextProcessor, "image": ImageProcessor, "audio": AudioProcessor, TABULAR: TabularProcessor}
+    return {
+        "text": TextProcessor, "image": ImageProcessor, "audio": AudioProcessor, TABULAR: TabularProcessor
+    }
 
 
 def _section(options: dict[str, dict[str, Any]], name: str, modality: str) -> dict[str, Any]:
@@ -78,8 +83,22 @@ def build_model(
     encoders = {
         s.name: create_encoder(s.modality, configs[s.name], s.processor.output_spec()) for s in inputs
     }
-    fusion = create_fusion(
-        parse_fusion_config(config.model.fusion), {n: e.output_dim for n, e in encoders.items()}
-    )
+    dims = {n: e.output_dim for n, e in encoders.items()}
+    fusion_config = parse_fusion_config(config.model.fusion)
+    # --- fusions that produce predictions (late, hybrid): they get the task's width, the task no head
+    if FUSIONS.get(fusion_config.type).cls.produces_predictions:
+        fusion_config = fusion_config.model_copy(update={"num_outputs": labels.num_outputs})
+    fusion = create_fusion(fusion_config, dims)
     task = create_task(task_name, fusion.output_dim, labels, config.model.head)
-    return MultimodalModel(encoders, fusion, task, config.model.modality_dropout)
+    if fusion.produces_predictions:
+        task.head = nn.Identity()
+    # --- alignment losses, named by type (``contrastive``, ``contrastive_2`` for a second one)
+    aligners: dict[str, nn.Module] = {}
+    weights: dict[str, float] = {}
+    for values in config.model.alignment:
+        alignment_config = parse_alignment_config(values)
+        name = alignment_config.type
+        name = name if name not in aligners else f"{name}_{len(aligners) + 1}"
+        aligners[name] = create_alignment(alignment_config, dims)
+        weights[name] = alignment_config.weight
+    return MultimodalModel(encoders, fusion, task, config.model.modality_dropout, aligners, weights)

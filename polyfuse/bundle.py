@@ -115,7 +115,13 @@ def _verify(directory: Path) -> dict[str, Any]:
             f"{directory} has bundle format {version}, newer than this polyfuse ({__version__}) reads"
             f" (format {FORMAT_VERSION}); upgrade polyfuse to load it"
         )
-    for name, expected in manifest.get("files", {}).items():
+    listed = manifest.get("files", {})
+    unlisted = [name for name in FILES if name not in listed]
+    if unlisted:
+        raise BundleError(
+            f"bundle {directory} is incomplete: manifest.json does not list {', '.join(unlisted)}"
+        )
+    for name, expected in listed.items():
         path = directory / name
         if not path.is_file():
             raise BundleError(f"bundle {directory} is truncated: {name} is missing")

@@ -88,7 +88,8 @@ class Predictor:
         torch.manual_seed(cfg.training.seed)
         table = read_table(train_src)
         schema = infer_schema(table.frame, cfg.data.label, dict(cfg.data.columns), cfg.data.task,
-                              cfg.data.label_delimiter)
+                              cfg.data.label_delimiter, table.source,
+                              [*cfg.data.processors, *cfg.model.encoders])
         if valid_src is None:
             train_table, valid_table = stratified_split(table, schema, cfg.data.valid_fraction,
                                                         cfg.training.seed)
@@ -135,10 +136,11 @@ class Predictor:
             frame.insert(0, "row", index.numpy())
             frame["error"] = None
             errors = pd.DataFrame(
-                {"row": [e.row for e in encoded.errors],
+                {"row": pd.Series([e.row for e in encoded.errors], dtype="int64"),
                  "error": [f"column {e.column!r}: {e.message}" for e in encoded.errors]}
             ).drop_duplicates("row")
-            yield pd.concat([frame, errors], ignore_index=True).sort_values("row", ignore_index=True)
+            parts = [frame, errors] if len(errors) else [frame]  # an empty part would make `row` float
+            yield pd.concat(parts, ignore_index=True).sort_values("row", ignore_index=True)
 
     def predict_proba(self, data: DataLike, chunk_rows: int = 4096,
                       base_dir: str | Path | None = None) -> pd.DataFrame:

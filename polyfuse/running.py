@@ -29,6 +29,7 @@ from polyfuse.data.dataset import (
 )
 from polyfuse.data.schema import TABULAR, Schema
 from polyfuse.data.tables import Table, resolve_media
+from polyfuse.evaluation.calibration import fit_temperature
 from polyfuse.model import Batch
 from polyfuse.tasks import create_label_processor
 from polyfuse.training.trainer import Trainer
@@ -51,9 +52,10 @@ def stratified_split(table: Table, schema: Schema, fraction: float, seed: int) -
         valid_rows += rows[:take].tolist()
     mask = np.zeros(len(frame), dtype=bool)
     mask[valid_rows] = True
+    # both parts keep the table's row index, so errors name the rows as numbered in the file
     return (
-        Table(frame[~mask].reset_index(drop=True), table.base_dir, table.source),
-        Table(frame[mask].reset_index(drop=True), table.base_dir, f"{table.source} (validation split)"),
+        Table(frame[~mask], table.base_dir, table.source),
+        Table(frame[mask], table.base_dir, f"{table.source} (validation split)"),
     )
 
 
@@ -172,9 +174,12 @@ def build_fitted(
     steps = len(loader(0))
     state = trainer.fit(model, loader, steps, resume=resume, stop_after_epochs=stop_after_epochs)
     model.eval()
+    # evaluation (issue 3): temperature scaling fitted on the validation split, kept in the bundle
+    calibration = fit_temperature(fitted, valid_rows)
     fitted.metrics = {
         "valid": validate(model),
         "monitor": monitor,
+        "calibration": calibration,
         "training": {
             "epochs_run": state.epoch,
             "best_epoch": state.best_epoch + 1,

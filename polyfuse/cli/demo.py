@@ -57,12 +57,18 @@ def run(args: argparse.Namespace) -> int:
         ablation = [["all inputs", test["accuracy_score"]]]
         for spec in predictor.fitted.inputs:
             frame = _without(out / "test.csv", spec.columns)
-            ablation.append([f"without {spec.name}", predictor.evaluate(frame, base_dir=out)["accuracy_score"]])
+            ablation.append(
+                [f"without {spec.name}", predictor.evaluate(frame, base_dir=out)["accuracy_score"]]
+            )
     print("\ntest scores\n" + format_metrics(test))
-    print("\nwhich inputs matter (test accuracy with one input emptied)\n"
-          + format_table(ablation, ["inputs", "accuracy"]))
-    print(f"\nbundle: {bundle}   config: {out / 'config.yaml'}   "
-          f"total time: {time.perf_counter() - started:.0f}s")
+    print(
+        "\nwhich inputs matter (test accuracy with one input emptied)\n"
+        + format_table(ablation, ["inputs", "accuracy"])
+    )
+    print(
+        f"\nbundle: {bundle}   config: {out / 'config.yaml'}   "
+        f"total time: {time.perf_counter() - started:.0f}s"
+    )
     return 0
 
 

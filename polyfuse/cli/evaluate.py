@@ -1,4 +1,5 @@
-"""``polyfuse evaluate BUNDLE DATA``: score a bundle on a labelled table."""
+"""``polyfuse evaluate BUNDLE DATA``: score a bundle on a labelled table, optionally with robustness,
+modality contribution, calibration and efficiency analyses and an HTML report."""
 
 from __future__ import annotations
 
@@ -7,28 +8,134 @@ import json
 from pathlib import Path
 from typing import Any
 
-from polyfuse.cli._common import format_metrics, user_errors
+from polyfuse.cli._common import CliError, format_metrics, format_table, user_errors
+
+
+def parse_levels(text: str) -> list[float]:
+    """``"0,0.3,0.6"`` -> ``[0.0, 0.3, 0.6]``, each in [0, 1]."""
+    try:
+        levels = [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise CliError(f"--levels must be comma-separated numbers, got {text!r}") from None
+    if not levels or any(not 0.0 <= level <= 1.0 for level in levels):
+        raise CliError(f"--levels must be numbers in [0, 1], got {text!r}")
+    return levels
 
 
 def add_parser(sub: Any) -> None:
     """Register the subcommand."""
-    p = sub.add_parser("evaluate", help="score a bundle on a labelled table")
+    p = sub.add_parser("evaluate", help="score a bundle on a labelled table (and analyse it)")
     p.add_argument("bundle", help="bundle directory")
     p.add_argument("data", help="CSV, Parquet or JSONL table with the label column")
-    p.add_argument("--json", dest="json_out", help="write the metrics as JSON here")
-    p.add_argument("--chunk-rows", type=int, default=4096, help="rows read at a time")
+    p.add_argument("--json", dest="json_out", help="write the metrics (and analyses) as JSON here")
+    p.add_argument("--chunk-rows", type=int, default=4096, help="rows read at a time (metrics only)")
+    p.add_argument(
+        "--robustness",
+        action="store_true",
+        help="score under noise per input and injector, and with every subset of inputs absent",
+    )
+    p.add_argument(
+        "--contribution",
+        action="store_true",
+        help="modality contribution: ablation deltas and exact Shapley values",
+    )
+    p.add_argument(
+        "--calibration",
+        action="store_true",
+        help="expected calibration error and reliability diagram (bundle temperature vs T = 1)",
+    )
+    p.add_argument(
+        "--efficiency",
+        action="store_true",
+        help="parameters, training time, latency per row, throughput, peak memory",
+    )
+    p.add_argument("--report", help="write a self-contained HTML report here")
+    p.add_argument(
+        "--levels",
+        default="0,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9",
+        help="noise levels for --robustness (comma-separated, in [0, 1])",
+    )
+    p.add_argument("--injectors", help="only these injectors (comma-separated, e.g. blur,typos)")
+    p.add_argument("--baseline", help="another bundle: effective robustness against it")
+    p.add_argument("--seed", type=int, default=0, help="seed of the noise")
     p.set_defaults(run=run)
 
 
+def _analyses(args: argparse.Namespace) -> bool:
+    return bool(args.robustness or args.contribution or args.calibration or args.efficiency or args.report)
+
+
 def run(args: argparse.Namespace) -> int:
-    """Print the metrics table; optionally write JSON."""
+    """Print the metrics (and analyses); optionally write JSON and the HTML report."""
     from polyfuse.predictor import Predictor
 
     with user_errors():
         predictor = Predictor.load(args.bundle)
-        metrics = predictor.evaluate(args.data, chunk_rows=args.chunk_rows, progress=True)
-    print(format_metrics(metrics))
+        if not _analyses(args):
+            results: dict[str, Any] = {
+                "metrics": predictor.evaluate(args.data, chunk_rows=args.chunk_rows, progress=True)
+            }
+        else:
+            from polyfuse.evaluation.suite import run_evaluation
+
+            results = run_evaluation(
+                predictor,
+                args.data,
+                robustness=args.robustness,
+                contribution=args.contribution,
+                calibration=args.calibration,
+                efficiency=args.efficiency,
+                levels=parse_levels(args.levels),
+                injectors=args.injectors.split(",") if args.injectors else None,
+                seed=args.seed,
+                baseline=Predictor.load(args.baseline) if args.baseline else None,
+            )
+    print(format_metrics(results["metrics"]))
+    _print_analyses(results)
     if args.json_out:
-        Path(args.json_out).write_text(json.dumps(metrics, indent=2))
-        print(f"\nmetrics written to {args.json_out}")
+        Path(args.json_out).write_text(
+            json.dumps(results if _analyses(args) else results["metrics"], indent=2)
+        )
+        print(f"\nresults written to {args.json_out}")
+    if args.report:
+        from polyfuse.evaluation.report import write_evaluation_report
+
+        print(f"report written to {write_evaluation_report(args.report, results)}")
     return 0
+
+
+def _print_analyses(results: dict[str, Any]) -> None:
+    robustness = results.get("robustness")
+    if robustness:
+        rows = [
+            [c["input"], c["injector"], c["scores"][-1], c["relative_robustness"]]
+            for c in robustness["curves"]
+        ]
+        print(f"\nrobustness ({robustness['metric']}; relative = mean over levels {robustness['levels']})")
+        print(format_table(rows, ["input", "injector", "at max level", "relative"]))
+        effective = robustness.get("effective_robustness")
+        print(
+            f"relative robustness {robustness['relative_robustness']:.4f}"
+            + ("" if effective is None else f", effective robustness {effective:.4f}")
+        )
+    absence = results.get("absence")
+    if absence:
+        rows = [[" + ".join(s["removed"]) or "(none)", s["score"]] for s in absence["subsets"]]
+        print("\nwith inputs removed\n" + format_table(rows, ["removed", absence["metric"]]))
+    contribution = results.get("contribution")
+    if contribution:
+        rows = [
+            [n, contribution["shapley"][n], contribution["ablation"][n], contribution["alone"][n]]
+            for n in contribution["shapley"]
+        ]
+        print("\nmodality contribution\n" + format_table(rows, ["input", "shapley", "drop-one", "alone"]))
+    calibration = results.get("calibration")
+    if calibration:
+        print(
+            f"\ncalibration: temperature {calibration['temperature']:.3f}, ECE {calibration['ece']:.4f}"
+            f" (at T = 1: {calibration['ece_uncalibrated']:.4f}), NLL {calibration['nll']:.4f}"
+            f" (at T = 1: {calibration['nll_uncalibrated']:.4f})"
+        )
+    efficiency = results.get("efficiency")
+    if efficiency:
+        print("\nefficiency\n" + format_table([[k, v] for k, v in efficiency.items()], ["measure", "value"]))

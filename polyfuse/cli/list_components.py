@@ -35,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from polyfuse.fusion import FUSIONS
     from polyfuse.tasks import TASKS
 
-    registry = {"encoders": ENCODERS, "fusions": FUSIONS, "tasks": TASKS}[args.kind]
+    registries: dict[str, Registry[Any]] = {"encoders": ENCODERS, "fusions": FUSIONS, "tasks": TASKS}
+    registry = registries[args.kind]
     print(describe(registry))
     return 0

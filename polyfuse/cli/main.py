@@ -8,10 +8,10 @@ import sys
 from collections.abc import Sequence
 
 from polyfuse import __version__
-from polyfuse.cli import demo, evaluate, inspect, list_components, predict, train
+from polyfuse.cli import compare, demo, evaluate, inspect, list_components, predict, train
 from polyfuse.cli._common import CliError
 
-COMMANDS = (train, evaluate, predict, inspect, list_components, demo)
+COMMANDS = (train, evaluate, compare, predict, inspect, list_components, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,8 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (0 ok, 2 bad input or config)."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
+    )
     try:
         return int(args.run(args) or 0)
     except CliError as error:

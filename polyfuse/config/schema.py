@@ -1,20 +1,43 @@
 """Typed configuration: data, model, training. Validated per field, then across fields.
 
-Component sections (``model.encoders.*``, ``model.fusion``) are validated against the config class
-of the component their ``type:`` names, found in the component's registry, so an unknown key or a
-wrong type is reported with its full path before anything is built.
+Component sections (``model.encoders.*``, ``model.fusion``, ``model.alignment``) are validated
+against the config class of the component their ``type:`` names, found in the component's registry,
+so an unknown key or a wrong type is reported with its full path before anything is built.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from polyfuse._registry import UnknownComponentError
 
 Modality = Literal["text", "image", "audio", "numeric", "categorical", "ignore"]
 TaskType = Literal["auto", "binary", "multiclass", "regression", "multilabel"]
+
+
+def _component(loc: tuple[str, ...], parse: Callable[..., BaseModel], *args: Any) -> dict[str, Any]:
+    """``parse(*args)`` validates a component section; its errors get ``loc`` prepended
+    (``model.encoders.<key>.*``) and an unknown ``type`` becomes an error at ``<loc>.type``."""
+    try:
+        return parse(*args).model_dump()
+    except ValidationError as error:
+        details = [
+            InitErrorDetails(type=e["type"], loc=(*loc, *e["loc"]), input=e["input"], ctx=e.get("ctx", {}))
+            for e in error.errors()
+        ]
+        raise ValidationError.from_exception_data(error.title, details) from None
+    except UnknownComponentError as error:
+        unknown = PydanticCustomError("unknown_component", "{message}", {"message": str(error)})
+        raise ValidationError.from_exception_data(
+            "Config", [InitErrorDetails(type=unknown, loc=(*loc, "type"), input=None)]
+        ) from None
 
 
 class _Strict(BaseModel):
@@ -66,6 +89,10 @@ class ModelConfig(_Strict):
     fusion: dict[str, Any] = Field(
         default_factory=lambda: {"type": "concat"}, description="fusion config; 'type' picks it"
     )
+    alignment: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="auxiliary alignment losses, each {type: contrastive|adversarial, weight: ..., ...}",
+    )
     head: HeadConfig = Field(default_factory=HeadConfig, description="task head")
     modality_dropout: float = Field(
         0.0, ge=0.0, lt=1.0, description="probability of dropping a whole input per row in training"
@@ -76,7 +103,14 @@ class ModelConfig(_Strict):
     def _check_fusion(cls, value: dict[str, Any]) -> dict[str, Any]:
         from polyfuse.fusion import parse_fusion_config
 
-        return parse_fusion_config(value).model_dump()
+        return _component((), parse_fusion_config, value)
+
+    @field_validator("alignment")
+    @classmethod
+    def _check_alignment(cls, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        from polyfuse.fusion.alignment import parse_alignment_config
+
+        return [_component((str(i),), partial(parse_alignment_config, item)) for i, item in enumerate(value)]
 
     @field_validator("encoders")
     @classmethod
@@ -91,7 +125,7 @@ class ModelConfig(_Strict):
                 checked[key] = section
                 continue
             options = {k: v for k, v in section.items() if k != "modality"}
-            checked[key] = parse_encoder_config(modality, options).model_dump()
+            checked[key] = _component((key,), parse_encoder_config, modality, options)
         return checked
 
 

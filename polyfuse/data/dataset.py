@@ -184,7 +184,8 @@ class RowsDataset(Dataset[tuple[int, RowFeatures, Tensor | None]]):
 class LazyRowsDataset(Dataset[tuple[int, RowFeatures, Tensor | None]]):
     """Rows decoded on access (for tables whose media do not fit in memory); use with workers.
 
-    Bad rows must have been filtered out beforehand (``keep`` lists the usable row positions).
+    Bad rows must have been filtered out beforehand (``keep`` lists the index labels of the
+    usable rows, as :attr:`EncodedRows.index` holds them).
     """
 
     def __init__(
@@ -196,7 +197,7 @@ class LazyRowsDataset(Dataset[tuple[int, RowFeatures, Tensor | None]]):
         augment: bool = False,
         seed: int = 0,
     ) -> None:
-        self.records = table.frame.to_dict("records")
+        self.records = dict(zip(table.frame.index, table.frame.to_dict("records"), strict=True))
         self.base_dir = table.base_dir
         self.keep = list(keep)
         self.inputs = list(inputs)

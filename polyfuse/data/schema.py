@@ -6,6 +6,8 @@ decision keeps its reason, and suspicious columns get warnings, so ``polyfuse in
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -18,6 +20,18 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff", ".au", ".opus")
 TABULAR = "tabular"
 """Name of the one input that groups every numeric and categorical column."""
+
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # kana and CJK ideographs
+_WORD = re.compile(f"[{_CJK}]|[^\\s{_CJK}]+")
+"""A word: one character of a script written without spaces (Chinese, Japanese), else a run of
+non-space characters; so a Chinese sentence counts as many words, not as one id-like token."""
+
+
+class MissingColumnError(KeyError):
+    """A column named in the config is not in the table; the message names the columns and the table."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; we want it plain.
+        return str(self.args[0])
 
 
 @dataclass
@@ -92,7 +106,7 @@ def infer_column(name: str, series: pd.Series) -> ColumnInfo:
         warnings.append(f"{n_rows - n_present} of {n_rows} cells are empty")
     if n_present == 0:
         return ColumnInfo(name, "ignore", "every cell is empty", warnings)
-    n_unique = values.astype(str).nunique()
+    n_unique = values.map(str).nunique()  # map, not astype: astype(str) decodes bytes
     if n_unique == 1:
         warnings.append("constant column: it carries no information")
     if values.map(lambda v: isinstance(v, (bytes, bytearray))).all():
@@ -115,7 +129,7 @@ def infer_column(name: str, series: pd.Series) -> ColumnInfo:
             )
         return ColumnInfo(name, "numeric", f"numeric values, {n_unique} distinct", warnings)
     texts = values.astype(str)
-    mean_words = float(texts.str.split().str.len().mean())
+    mean_words = float(texts.map(lambda t: len(_WORD.findall(t))).mean())
     if n_unique == n_present and n_present >= 20 and mean_words < 1.5:
         warnings.append("looks like an identifier (every value unique, single word): ignored")
         return ColumnInfo(name, "ignore", "unique single-token strings (an id)", warnings)
@@ -157,17 +171,25 @@ def infer_schema(
     columns: dict[str, str] | None = None,
     task: str = "auto",
     label_delimiter: str = "|",
+    source: str = "the table",
+    sections: Sequence[str] = (),
 ) -> Schema:
-    """Infer the schema of ``frame``; ``columns`` and ``task`` override inference."""
+    """Infer the schema of ``frame``; ``columns`` and ``task`` override inference.
+
+    ``sections`` are the keys of per-input config sections (``data.processors``,
+    ``model.encoders``): each that is not a modality name must be a column. ``source`` (the
+    table's file) is named in the error when a column the config names is absent.
+    """
     explicit = dict(columns or {})
-    missing = [c for c in [label, *explicit] if c not in frame.columns]
+    by_column = [k for k in sections if k not in ("text", "image", "audio", TABULAR)]
+    missing = list(dict.fromkeys(c for c in [label, *explicit, *by_column] if c not in frame.columns))
     if missing:
-        raise KeyError(
-            f"column(s) {', '.join(map(repr, missing))} named in the config are not in the table;"
-            f" the table has: {', '.join(map(str, frame.columns))}"
+        raise MissingColumnError(
+            f"column(s) {', '.join(map(repr, missing))} named in the config are not in {source};"
+            f" it has: {', '.join(map(str, frame.columns))}"
         )
     infos = []
-    label_values = frame[label].astype(str)
+    label_values = frame[label].map(str)
     for name in frame.columns:
         if name == label:
             continue
@@ -175,7 +197,7 @@ def infer_schema(
             info = ColumnInfo(str(name), explicit[name], "set in the config")
         else:
             info = infer_column(str(name), frame[name])
-            if info.modality != "ignore" and frame[name].astype(str).equals(label_values):
+            if info.modality != "ignore" and frame[name].map(str).equals(label_values):
                 info.warnings.append("identical to the label: a leak")
         if info.name == TABULAR and info.modality in ("text", "image", "audio"):
             raise ValueError(f"column name {TABULAR!r} is reserved for the grouped tabular input")

@@ -59,7 +59,8 @@ def iter_table(
     """Stream a table in chunks of ``chunk_rows`` (row index continues across chunks)."""
     if isinstance(data, pd.DataFrame):
         for start in range(0, max(len(data), 1), chunk_rows):
-            chunk = data.iloc[start : start + chunk_rows]
+            chunk = data.iloc[start : start + chunk_rows].copy()
+            chunk.index = pd.RangeIndex(start, start + len(chunk))  # rows are positions, as for files
             yield Table(chunk, Path(base_dir or Path.cwd()), "(DataFrame)")
         return
     path = Path(data)
@@ -79,7 +80,7 @@ def iter_table(
         chunks = iter([pd.read_json(path)])
     offset = 0
     for chunk in chunks:
-        chunk.index = range(offset, offset + len(chunk))
+        chunk.index = pd.RangeIndex(offset, offset + len(chunk))
         offset += len(chunk)
         yield Table(chunk, root, str(path))
 

@@ -16,10 +16,7 @@ DEFAULT_ENCODERS = {"text": "bigru", "image": "cnn", "audio": "cnn", "tabular": 
 
 
 def register_encoder(
-    modality: str,
-    name: str,
-    config: type[EncoderConfig],
-    description: str | None = None,
+    modality: str, name: str, config: type[EncoderConfig], description: str | None = None
 ) -> Callable[[E], E]:
     """Decorator: register an encoder class for ``modality`` under ``name``."""
     return ENCODERS.register(f"{modality}/{name}", config, description)  # type: ignore[return-value]

@@ -27,9 +27,7 @@ def parse_fusion_config(values: dict[str, Any]) -> FusionConfig:
     return config
 
 
-def create_fusion(
-    name_or_config: str | FusionConfig, modality_dims: dict[str, int], **kwargs: Any
-) -> Fusion:
+def create_fusion(name_or_config: str | FusionConfig, modality_dims: dict[str, int], **kwargs: Any) -> Fusion:
     """Build a fusion from a config, or from a name plus keyword options."""
     if isinstance(name_or_config, str):
         config = parse_fusion_config({"type": name_or_config, **kwargs})

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from polyfuse.config.schema import HeadConfig
 from polyfuse.data.processors.base import BadValueError, is_missing
 from polyfuse.data.processors.tabular import category_key
 from polyfuse.evaluation.metrics import classification_metrics
@@ -56,11 +57,27 @@ class ClassLabels(LabelProcessor):
 
 
 class ClassificationTask(Task):
-    """Single-label classification with cross-entropy; outputs are logits (B, K)."""
+    """Single-label classification with cross-entropy; outputs are logits (B, K).
+
+    The ``temperature`` buffer (a scalar, 1 until fitted) divides the logits in
+    :meth:`probabilities`: temperature scaling (Guo et al. 2017, https://arxiv.org/abs/1706.04599),
+    fitted on validation data by :func:`polyfuse.evaluation.calibration.fit_temperature`. Being a
+    buffer, it is saved in the bundle's weights; the loss and the predicted class ignore it.
+    """
 
     name: ClassVar[str] = "multiclass"
     primary_metric: ClassVar[str] = "accuracy_score"
     labels: ClassLabels
+    temperature: Tensor
+
+    def __init__(self, input_dim: int, labels: LabelProcessor, config: HeadConfig) -> None:
+        super().__init__(input_dim, labels, config)
+        self.register_buffer("temperature", torch.ones(()))
+
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
+        # bundles written before temperature scaling have no temperature: they load with T = 1
+        state_dict.setdefault(prefix + "temperature", torch.ones(()))
+        super()._load_from_state_dict(state_dict, prefix, *args)
 
     @staticmethod
     def make_labels(delimiter: str = "|") -> ClassLabels:
@@ -70,8 +87,8 @@ class ClassificationTask(Task):
         return F.cross_entropy(outputs.float(), target)
 
     def probabilities(self, outputs: Tensor) -> Tensor:
-        """(N, K) logits -> (N, K) class probabilities."""
-        return torch.softmax(outputs.float(), dim=-1)
+        """(N, K) logits -> (N, K) class probabilities, ``softmax(logits / temperature)``."""
+        return torch.softmax(outputs.float() / self.temperature.to(outputs.device), dim=-1)
 
     def metrics(self, outputs: Tensor, target: Tensor) -> dict[str, Any]:
         return classification_metrics(self.probabilities(outputs), target, self.labels.classes_)

@@ -245,7 +245,9 @@ class Trainer:
             n = len(batch)
             total_loss += float(terms["loss"].detach()) * n
             seen += n
-            bar.set_postfix(loss=f"{total_loss / max(seen, 1):.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
+            best = self.state.best_value
+            bar.set_postfix(loss=f"{total_loss / max(seen, 1):.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}",
+                            **({f"best_{self.monitor}": f"{best:.4f}"} if best is not None else {}))
         return {
             "epoch": epoch,
             "train_loss": total_loss / max(seen, 1),

@@ -63,7 +63,7 @@ def make_batch(
         return {"pixels": torch.randn(shape, generator=gen)}
     if modality == "tabular":
         numeric = torch.randn(batch_size, spec["num_numeric"], generator=gen)
-        columns = [torch.randint(0, c + 1, (batch_size,), generator=gen) for c in spec["cardinalities"]]
+        columns = [torch.randint(0, c, (batch_size,), generator=gen) for c in spec["cardinalities"]]
         categorical = torch.stack(columns, dim=1) if columns else torch.zeros(batch_size, 0, dtype=torch.long)
         return {"numeric": numeric, "categorical": categorical}
     length = (spec["max_length"] if modality == "text" else spec["max_frames"]) // 2
@@ -82,9 +82,7 @@ def build(name: str, seed: int = 0, **options: Any) -> Encoder:
     modality = name.split("/")[0]
     torch.manual_seed(seed)
     return create_encoder(
-        modality,
-        parse_encoder_config(modality, {"type": name, **options}),
-        SPECS[modality],
+        modality, parse_encoder_config(modality, {"type": name, **options}), SPECS[modality]
     )
 
 
@@ -188,25 +186,15 @@ def test_cross_field_validation() -> None:
 
 
 @pytest.mark.parametrize(
-    "spec",
-    [
-        {"num_numeric": 2, "cardinalities": []},
-        {"num_numeric": 0, "cardinalities": [3, 5]},
-    ],
+    "spec", [{"num_numeric": 2, "cardinalities": []}, {"num_numeric": 0, "cardinalities": [3, 5]}]
 )
-def test_tabular_with_one_kind_of_column_and_column_tokens(
-    spec: dict[str, Any],
-) -> None:
+def test_tabular_with_one_kind_of_column_and_column_tokens(spec: dict[str, Any]) -> None:
     config = parse_encoder_config("tabular", {"column_tokens": True})
     encoder = create_encoder("tabular", config, spec)
     out = encoder(make_batch("tabular", spec, batch_size=1))
     columns = spec["num_numeric"] + len(spec["cardinalities"])
     assert out.pooled.shape == (1, encoder.output_dim)
-    assert out.tokens is not None and out.tokens.shape == (
-        1,
-        columns,
-        encoder.output_dim,
-    )
+    assert out.tokens is not None and out.tokens.shape == (1, columns, encoder.output_dim)
 
 
 @pytest.mark.parametrize(("side", "num_tokens"), [(28, 7 * 7), (64, 8 * 8), (128, 8 * 8)])
@@ -215,11 +203,7 @@ def test_resnet_stem_adapts_to_image_size(side: int, num_tokens: int) -> None:
     encoder = create_encoder("image", parse_encoder_config("image", {"type": "resnet"}), spec).eval()
     with torch.no_grad():
         out = encoder(make_batch("image", spec, batch_size=1))
-    assert out.tokens is not None and out.tokens.shape == (
-        1,
-        num_tokens,
-        encoder.output_dim,
-    )
+    assert out.tokens is not None and out.tokens.shape == (1, num_tokens, encoder.output_dim)
 
 
 def _separable_task(modality: str, spec: dict[str, Any], n: int = 32) -> tuple[dict[str, Tensor], Tensor]:
@@ -240,9 +224,7 @@ def _separable_task(modality: str, spec: dict[str, Any], n: int = 32) -> tuple[d
     else:
         half = spec["vocab_size"] // 2
         batch["ids"] = torch.where(
-            labels[:, None].bool(),
-            batch["ids"] % half + half,
-            batch["ids"] % (half - 1) + 1,
+            labels[:, None].bool(), batch["ids"] % half + half, batch["ids"] % (half - 1) + 1
         )
         batch["ids"] = batch["ids"].masked_fill(~batch["mask"], spec["pad_id"])
     return batch, labels

@@ -64,10 +64,18 @@ class TabularProcessor(Processor):
             raise BadValueError(f"{value!r} is not finite", column)
         return number
 
+    def _fit_number(self, column: str, value: Any) -> float:
+        """Like ``_number``, but an unusable value is left out of the statistics (``transform``
+        reports its row), as image and audio processors skip unreadable files in ``fit``."""
+        try:
+            return self._number(column, value)
+        except BadValueError:
+            return math.nan
+
     def fit(self, values: Sequence[Any]) -> TabularProcessor:
         rows = list(values)
         numbers = np.array(
-            [[self._number(c, r.get(c)) for c in self.numeric] for r in rows], dtype=np.float64
+            [[self._fit_number(c, r.get(c)) for c in self.numeric] for r in rows], dtype=np.float64
         ).reshape(len(rows), len(self.numeric))
         with np.errstate(all="ignore"):
             median = np.nanmedian(numbers, axis=0) if len(rows) else np.zeros(len(self.numeric))

@@ -6,9 +6,4 @@ Built from the image processor's spec ``{"channels", "height", "width"}``.
 from polyfuse.encoders.image.cnn import CNNImageConfig, CNNImageEncoder
 from polyfuse.encoders.image.resnet import ResNetImageConfig, ResNetImageEncoder
 
-__all__ = [
-    "CNNImageConfig",
-    "CNNImageEncoder",
-    "ResNetImageConfig",
-    "ResNetImageEncoder",
-]
+__all__ = ["CNNImageConfig", "CNNImageEncoder", "ResNetImageConfig", "ResNetImageEncoder"]

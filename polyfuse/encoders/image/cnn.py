@@ -25,8 +25,7 @@ class CNNImageConfig(EncoderConfig):
         description="channels of each stage; each stage halves H and W",
     )
     norm: Norm = Field(
-        "batch",
-        description="normalisation after each conv: batch or group (for tiny batches)",
+        "batch", description="normalisation after each conv: batch or group (for tiny batches)"
     )
 
 
@@ -44,10 +43,7 @@ class CNNImageEncoder(Encoder):
         stages: list[nn.Module] = []
         in_channels = int(spec["channels"])
         for width in config.widths:
-            stages += [
-                conv_norm_relu(in_channels, width, config.norm),
-                nn.MaxPool2d(2, ceil_mode=True),
-            ]
+            stages += [conv_norm_relu(in_channels, width, config.norm), nn.MaxPool2d(2, ceil_mode=True)]
             in_channels = width
         self.stages = nn.Sequential(*stages)
         self.output_dim = config.widths[-1]

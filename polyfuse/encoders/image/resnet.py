@@ -14,13 +14,7 @@ import torch
 from pydantic import Field, model_validator
 from torch import Tensor, nn
 
-from polyfuse.encoders._layers import (
-    Norm,
-    PositiveInts,
-    conv_norm_relu,
-    norm_2d,
-    spatial_tokens,
-)
+from polyfuse.encoders._layers import Norm, PositiveInts, conv_norm_relu, norm_2d, spatial_tokens
 from polyfuse.encoders._registry import register_encoder
 from polyfuse.encoders.base import Encoder, EncoderConfig, EncoderOutput
 
@@ -35,10 +29,7 @@ class ResNetImageConfig(EncoderConfig):
         description="channels of each stage; stages after the first halve H, W",
     )
     num_blocks: PositiveInts = Field(
-        (1, 1, 1),
-        min_length=1,
-        max_length=8,
-        description="basic blocks per stage (same length as widths)",
+        (1, 1, 1), min_length=1, max_length=8, description="basic blocks per stage (same length as widths)"
     )
     stem_stride: int | None = Field(
         None,
@@ -46,10 +37,7 @@ class ResNetImageConfig(EncoderConfig):
         le=4,
         description="stride of the stem conv; none picks 1 below 64 px, 2 from 64 px, +maxpool from 128",
     )
-    norm: Norm = Field(
-        "batch",
-        description="normalisation in every block: batch or group (for tiny batches)",
-    )
+    norm: Norm = Field("batch", description="normalisation in every block: batch or group (for tiny batches)")
 
     @model_validator(mode="after")
     def _one_depth_per_stage(self) -> ResNetImageConfig:

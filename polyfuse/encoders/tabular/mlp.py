@@ -33,8 +33,7 @@ class MLPTabularConfig(EncoderConfig):
     )
     dropout: float = Field(0.1, ge=0.0, lt=1.0, description="dropout after each MLP layer")
     column_tokens: bool = Field(
-        False,
-        description="also return one token per column (adds projections that only token fusions use)",
+        False, description="also return one token per column (adds projections that only token fusions use)"
     )
 
 
@@ -47,12 +46,7 @@ def _mlp(in_dim: int, hidden_dims: tuple[int, ...], dropout: float) -> nn.Sequen
     """Linear, LayerNorm, GELU, dropout per hidden width: (B, in_dim) -> (B, hidden_dims[-1])."""
     layers: list[nn.Module] = []
     for width in hidden_dims:
-        layers += [
-            nn.Linear(in_dim, width),
-            nn.LayerNorm(width),
-            nn.GELU(),
-            nn.Dropout(dropout),
-        ]
+        layers += [nn.Linear(in_dim, width), nn.LayerNorm(width), nn.GELU(), nn.Dropout(dropout)]
         in_dim = width
     return nn.Sequential(*layers)
 
@@ -62,7 +56,8 @@ class MLPTabularEncoder(Encoder):
     """One embedding per categorical column (id 0 = unknown), concatenated with the numerics, MLP.
 
     Input ``{"numeric": (B, N) float, "categorical": (B, K) long}`` with ids in
-    ``[0, cardinality]`` (either part may have zero columns); output pooled ``(B, D)`` with
+    ``[0, cardinality)``, the cardinality counting the unknown bucket 0 (either part may have zero
+    columns); output pooled ``(B, D)`` with
     ``D = hidden_dims[-1]``. LayerNorm keeps it usable with batch size 1. With ``column_tokens``
     it also returns tokens ``(B, N + K, D)`` (numerics first; a numeric token is
     ``value * w_j + b_j``, a categorical one a projection of its embedding) and an all-True mask.
@@ -71,12 +66,12 @@ class MLPTabularEncoder(Encoder):
     def __init__(self, config: MLPTabularConfig, spec: dict[str, Any]) -> None:
         super().__init__(config, spec)
         self.num_numeric = int(spec.get("num_numeric", 0))
-        cardinalities = [int(c) for c in spec.get("cardinalities", [])]
+        cardinalities = [max(1, int(c)) for c in spec.get("cardinalities", [])]
         widths = [embedding_dim(c, config) for c in cardinalities]
         if self.num_numeric + len(cardinalities) == 0:
             raise ValueError("tabular/mlp needs at least one numeric or categorical column")
         self.embeddings = nn.ModuleList(
-            nn.Embedding(c + 1, w) for c, w in zip(cardinalities, widths, strict=True)
+            nn.Embedding(c, w) for c, w in zip(cardinalities, widths, strict=True)
         )
         self.mlp = _mlp(self.num_numeric + sum(widths), config.hidden_dims, config.dropout)
         self.output_dim = config.hidden_dims[-1]

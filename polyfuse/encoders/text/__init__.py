@@ -5,16 +5,8 @@ Built from the text processor's spec ``{"vocab_size", "pad_id", "max_length"}``.
 
 from polyfuse.encoders.text.bag import BagTextConfig, BagTextEncoder
 from polyfuse.encoders.text.cnn import CNNTextConfig, CNNTextEncoder
-from polyfuse.encoders.text.rnn import (
-    BiGRUTextConfig,
-    BiGRUTextEncoder,
-    LSTMTextConfig,
-    LSTMTextEncoder,
-)
-from polyfuse.encoders.text.transformer import (
-    TransformerTextConfig,
-    TransformerTextEncoder,
-)
+from polyfuse.encoders.text.rnn import BiGRUTextConfig, BiGRUTextEncoder, LSTMTextConfig, LSTMTextEncoder
+from polyfuse.encoders.text.transformer import TransformerTextConfig, TransformerTextEncoder
 
 __all__ = [
     "BagTextConfig",

@@ -29,10 +29,7 @@ class RecurrentTextConfig(EncoderConfig):
     num_layers: int = Field(1, ge=1, le=8, description="number of stacked recurrent layers")
     bidirectional: bool = Field(True, description="read the text both ways (doubles the output width)")
     dropout: float = Field(
-        0.1,
-        ge=0.0,
-        lt=1.0,
-        description="dropout on embeddings, between layers and on outputs",
+        0.1, ge=0.0, lt=1.0, description="dropout on embeddings, between layers and on outputs"
     )
 
 

@@ -27,10 +27,7 @@ class TransformerTextConfig(EncoderConfig):
     num_layers: int = Field(2, ge=1, le=24, description="number of transformer layers")
     ff_dim: int = Field(256, ge=1, le=16384, description="hidden width of each feed-forward block")
     dropout: float = Field(
-        0.1,
-        ge=0.0,
-        lt=1.0,
-        description="dropout on embeddings, attention and feed-forward",
+        0.1, ge=0.0, lt=1.0, description="dropout on embeddings, attention and feed-forward"
     )
 
     @model_validator(mode="after")
@@ -65,10 +62,7 @@ class TransformerTextEncoder(Encoder):
             norm_first=True,
         )
         self.layers = nn.TransformerEncoder(
-            layer,
-            config.num_layers,
-            norm=nn.LayerNorm(config.embed_dim),
-            enable_nested_tensor=False,
+            layer, config.num_layers, norm=nn.LayerNorm(config.embed_dim), enable_nested_tensor=False
         )
         self.dropout = nn.Dropout(config.dropout)
         self.output_dim = config.embed_dim

@@ -1,0 +1,25 @@
+"""Alignment objectives: auxiliary losses that pull the inputs' embeddings into one space.
+
+Importing this package registers them.
+"""
+
+from polyfuse.fusion.alignment import adversarial as _adversarial  # noqa: F401  (registers)
+from polyfuse.fusion.alignment import contrastive as _contrastive  # noqa: F401
+from polyfuse.fusion.alignment._registry import (
+    ALIGNMENTS,
+    create_alignment,
+    list_alignments,
+    parse_alignment_config,
+    register_alignment,
+)
+from polyfuse.fusion.alignment.base import Aligner, AlignmentConfig
+
+__all__ = [
+    "ALIGNMENTS",
+    "Aligner",
+    "AlignmentConfig",
+    "create_alignment",
+    "list_alignments",
+    "parse_alignment_config",
+    "register_alignment",
+]
