@@ -39,7 +39,7 @@ HARD = {"occlusion": 0.5, "pixel_noise": 110.0, "snr_db": -6.0}
 
 def _occlude_and_noise(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     h, w = image.shape
-    side = int(round(np.sqrt(HARD["occlusion"]) * h))
+    side = round(np.sqrt(HARD["occlusion"]) * h)
     top, left = rng.integers(0, h - side + 1), rng.integers(0, w - side + 1)
     out = image.astype(np.float32)
     out[top : top + side, left : left + side] = rng.uniform(0, 255)
@@ -93,16 +93,37 @@ def config(folder: Path, setup: str, seed: int, epochs: int) -> dict[str, Any]:
             "task": "multiclass",
             "columns": {"photo": "image", "sound": "audio", **SETUPS[setup]},
             "processors": {
-                "image": {"size": 28, "mode": "L", "augment": True, "max_shift": 0.1,
-                          "brightness": 0.0, "contrast": 0.0},
-                "audio": {"sample_rate": 8000, "max_seconds": 1.0, "n_mels": 40, "n_fft": 256,
-                          "hop_length": 80, "augment": True, "freq_mask": 6, "time_mask": 10},
+                "image": {
+                    "size": 28,
+                    "mode": "L",
+                    "augment": True,
+                    "max_shift": 0.1,
+                    "brightness": 0.0,
+                    "contrast": 0.0,
+                },
+                "audio": {
+                    "sample_rate": 8000,
+                    "max_seconds": 1.0,
+                    "n_mels": 40,
+                    "n_fft": 256,
+                    "hop_length": 80,
+                    "augment": True,
+                    "freq_mask": 6,
+                    "time_mask": 10,
+                },
             },
         },
         "model": {"fusion": {"type": "concat"}, "modality_dropout": 0.2 if setup == "fused" else 0.0},
-        "training": {"epochs": epochs, "batch_size": 64, "lr": 3e-3, "patience": None, "seed": seed,
-                     "progress": False, "tensorboard": False,
-                     "output_dir": str(OUT / "runs" / f"{folder.name}-{setup}-{seed}")},
+        "training": {
+            "epochs": epochs,
+            "batch_size": 64,
+            "lr": 3e-3,
+            "patience": None,
+            "seed": seed,
+            "progress": False,
+            "tensorboard": False,
+            "output_dir": str(OUT / "runs" / f"{folder.name}-{setup}-{seed}"),
+        },
     }
 
 
@@ -118,7 +139,10 @@ def single_run(folder: Path, setup: str, seed: int, epochs: int) -> dict[str, An
     seconds = time.perf_counter() - started
     test = predictor.fitted.metrics["test"]
     return {
-        "setup": setup, "seed": seed, "accuracy": test["accuracy_score"], "seconds": seconds,
+        "setup": setup,
+        "seed": seed,
+        "accuracy": test["accuracy_score"],
+        "seconds": seconds,
         "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
 
@@ -139,8 +163,16 @@ def main() -> None:
     started, results = time.perf_counter(), []
     for setup in args.setups.split(","):
         for seed in map(int, args.seeds.split(",")):
-            command = [sys.executable, __file__, "--variant", args.variant, "--epochs", str(args.epochs),
-                       "--single", f"{setup}:{seed}"]
+            command = [
+                sys.executable,
+                __file__,
+                "--variant",
+                args.variant,
+                "--epochs",
+                str(args.epochs),
+                "--single",
+                f"{setup}:{seed}",
+            ]
             line = subprocess.run(command, check=True, capture_output=True, text=True).stdout.splitlines()[-1]
             results.append(json.loads(line))
             print(f"  {args.variant} {setup} seed {seed}: {results[-1]}", file=sys.stderr)
@@ -151,8 +183,10 @@ def main() -> None:
         runs = [r for r in results if r["setup"] == setup]
         acc = [100 * r["accuracy"] for r in runs]
         std = statistics.stdev(acc) if len(acc) > 1 else 0.0
-        print(f"| {setup} | {statistics.mean(acc):.2f} ± {std:.2f} % | "
-              f"{statistics.mean(r['seconds'] for r in runs):.0f} | {max(r['peak_mb'] for r in runs):.0f} |")
+        print(
+            f"| {setup} | {statistics.mean(acc):.2f} ± {std:.2f} % | "
+            f"{statistics.mean(r['seconds'] for r in runs):.0f} | {max(r['peak_mb'] for r in runs):.0f} |"
+        )
     print(f"\nwhole benchmark: {time.perf_counter() - started:.0f} s")
 
 

@@ -2,15 +2,15 @@
 
 __version__ = "0.1.0"
 
-from polyfuse.bundle import BundleError  # noqa: E402
-from polyfuse.config import Config, ConfigError, load_config  # noqa: E402
-from polyfuse.data.dataset import DataError  # noqa: E402
-from polyfuse.data.schema import Schema, infer_schema  # noqa: E402
-from polyfuse.encoders import create_encoder, list_encoders, register_encoder  # noqa: E402
-from polyfuse.fusion import create_fusion, list_fusions, register_fusion  # noqa: E402
-from polyfuse.model import Batch, MultimodalModel  # noqa: E402
-from polyfuse.predictor import Predictor  # noqa: E402
-from polyfuse.tasks import list_tasks  # noqa: E402
+from polyfuse.bundle import BundleError
+from polyfuse.config import Config, ConfigError, load_config
+from polyfuse.data.dataset import DataError
+from polyfuse.data.schema import Schema, infer_schema
+from polyfuse.encoders import create_encoder, list_encoders, register_encoder
+from polyfuse.fusion import create_fusion, list_fusions, register_fusion
+from polyfuse.model import Batch, MultimodalModel
+from polyfuse.predictor import Predictor
+from polyfuse.tasks import list_tasks
 
 __all__ = [
     "Batch",

@@ -11,7 +11,9 @@ from polyfuse.data.dataset import InputSpec
 from polyfuse.data.processors.base import Processor
 from polyfuse.data.schema import TABULAR, Schema
 from polyfuse.encoders import create_encoder, parse_encoder_config
+from polyfuse.encoders._registry import get_encoder_entry
 from polyfuse.encoders.base import EncoderConfig
+from polyfuse.encoders.pretrained import PretrainedEncoder
 from polyfuse.fusion import FUSIONS, create_fusion, parse_fusion_config
 from polyfuse.fusion.alignment import create_alignment, parse_alignment_config
 from polyfuse.model import MultimodalModel
@@ -27,8 +29,22 @@ def processor_classes() -> dict[str, type[Processor]]:
     from polyfuse.data.processors.text import TextProcessor
 
     return {
-        "text": TextProcessor, "image": ImageProcessor, "audio": AudioProcessor, TABULAR: TabularProcessor
+        "text": TextProcessor,
+        "image": ImageProcessor,
+        "audio": AudioProcessor,
+        TABULAR: TabularProcessor,
+        **pretrained_processor_classes(),  # issue 5: named in bundles, built by pretrained encoders
     }
+
+
+def pretrained_processor_classes() -> dict[str, type[Processor]]:
+    """Processors that pretrained encoders derive from their weights, keyed ``pretrained/<class>``."""
+    from polyfuse.data.processors.pretrained_audio import WaveformProcessor
+    from polyfuse.data.processors.pretrained_image import PretrainedImageProcessor
+    from polyfuse.data.processors.pretrained_text import PretrainedTextProcessor, USETextProcessor
+
+    classes = (PretrainedTextProcessor, USETextProcessor, PretrainedImageProcessor, WaveformProcessor)
+    return {f"pretrained/{cls.__name__}": cls for cls in classes}
 
 
 def _section(options: dict[str, dict[str, Any]], name: str, modality: str) -> dict[str, Any]:
@@ -53,8 +69,14 @@ def build_inputs(schema: Schema, config: Config) -> list[InputSpec]:
                 "unknown": "error" if config.data.missing == "error" else "bucket",
                 **params,
             }
+        # --- issue 5: a pretrained encoder's weights fix its processor (derived, never configured twice)
+        encoder = encoder_config(config, name, modality)
+        encoder_cls = get_encoder_entry(modality, encoder.type).cls
         try:
-            processor = classes[modality](**params)
+            if issubclass(encoder_cls, PretrainedEncoder):
+                processor = encoder_cls.preprocessing(encoder, params)
+            else:
+                processor = classes[modality](**params)
         except TypeError as error:
             raise ValueError(f"data.processors for {name!r} ({modality}): {error}") from None
         specs.append(InputSpec(name, modality, columns, processor))

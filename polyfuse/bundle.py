@@ -1,12 +1,12 @@
 """The bundle: a directory with everything needed to predict, loaded without data, network or pickle.
 
-    config.json            format version, polyfuse version, config, schema, inputs, task
-    processors.json        fitted processor and label state (JSON)
-    processors.safetensors fitted processor tensors
-    model.safetensors      model weights
-    metrics.json           validation / test scores, training summary
-    README.md              model card: schema, scores, how it was trained
-    manifest.json          SHA-256 of every file above (tampering and truncation are refused)
+config.json            format version, polyfuse version, config, schema, inputs, task
+processors.json        fitted processor and label state (JSON)
+processors.safetensors fitted processor tensors
+model.safetensors      model weights
+metrics.json           validation / test scores, training summary
+README.md              model card: schema, scores, how it was trained
+manifest.json          SHA-256 of every file above (tampering and truncation are refused)
 """
 
 from __future__ import annotations
@@ -30,8 +30,14 @@ from polyfuse.tasks import create_label_processor
 from polyfuse.tasks.base import LabelProcessor
 
 FORMAT_VERSION = 1
-FILES = ("config.json", "processors.json", "processors.safetensors", "model.safetensors",
-         "metrics.json", "README.md")
+FILES = (
+    "config.json",
+    "processors.json",
+    "processors.safetensors",
+    "model.safetensors",
+    "metrics.json",
+    "README.md",
+)
 
 
 class BundleError(ValueError):
@@ -155,7 +161,7 @@ def load_bundle(directory: str | Path) -> Fitted:
         processor = classes[item["processor"]](**item["params"])
         prefix = item["name"] + "/"
         processor.set_state(
-            states[item["name"]], {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+            states[item["name"]], {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
         )
         inputs.append(InputSpec(item["name"], item["modality"], item["columns"], processor))
         encoder = dict(item["encoder"])

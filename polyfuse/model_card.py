@@ -16,7 +16,14 @@ def _scores(title: str, metrics: dict[str, Any]) -> list[str]:
     rows = [(k, v) for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
     if not rows:
         return []
-    return [f"### {title}", "", "| metric | value |", "|---|---|", *[f"| {k} | {_fmt(v)} |" for k, v in rows], ""]
+    return [
+        f"### {title}",
+        "",
+        "| metric | value |",
+        "|---|---|",
+        *[f"| {k} | {_fmt(v)} |" for k, v in rows],
+        "",
+    ]
 
 
 def render_model_card(fitted: Fitted) -> str:
@@ -44,7 +51,9 @@ def render_model_card(fitted: Fitted) -> str:
     lines += ["", "## Model", "", "| input | encoder | width |", "|---|---|---|"]
     for spec in fitted.inputs:
         enc = fitted.model.encoders[spec.name]
-        lines.append(f"| `{spec.name}` | {spec.modality}/{fitted.encoder_configs[spec.name].type} | {enc.output_dim} |")
+        lines.append(
+            f"| `{spec.name}` | {spec.modality}/{fitted.encoder_configs[spec.name].type} | {enc.output_dim} |"
+        )
     lines += [
         "",
         f"Fusion: `{fitted.model.fusion.config.type}` -> {fitted.model.fusion.output_dim}; "

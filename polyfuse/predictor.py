@@ -63,10 +63,16 @@ class Predictor:
         unknown = set(training) - set(TrainingConfig.model_fields)
         if unknown:
             raise TypeError(
-                f"unknown option(s) {sorted(unknown)}; training options are {sorted(TrainingConfig.model_fields)}"
+                f"unknown option(s) {sorted(unknown)};"
+                f" training options are {sorted(TrainingConfig.model_fields)}"
             )
-        for key, value in (("label", label), ("task", task), ("columns", columns),
-                           ("processors", processors), ("on_bad_rows", on_bad_rows)):
+        for key, value in (
+            ("label", label),
+            ("task", task),
+            ("columns", columns),
+            ("processors", processors),
+            ("on_bad_rows", on_bad_rows),
+        ):
             if value is not None:
                 data[key] = value
         for key, value in (("encoders", encoders), ("fusion", fusion)):
@@ -77,8 +83,14 @@ class Predictor:
         self.fitted_: Fitted | None = None
 
     # ------------------------------------------------------------------ training
-    def fit(self, train: DataLike | None = None, valid: DataLike | None = None, *,
-            resume: bool = False, stop_after_epochs: int | None = None) -> Predictor:
+    def fit(
+        self,
+        train: DataLike | None = None,
+        valid: DataLike | None = None,
+        *,
+        resume: bool = False,
+        stop_after_epochs: int | None = None,
+    ) -> Predictor:
         """Train on ``train`` (path or DataFrame); ``valid`` defaults to a stratified split of it."""
         cfg = self.config
         train_src = train if train is not None else cfg.data.train
@@ -87,12 +99,19 @@ class Predictor:
         valid_src = valid if valid is not None else cfg.data.valid
         torch.manual_seed(cfg.training.seed)
         table = read_table(train_src)
-        schema = infer_schema(table.frame, cfg.data.label, dict(cfg.data.columns), cfg.data.task,
-                              cfg.data.label_delimiter, table.source,
-                              [*cfg.data.processors, *cfg.model.encoders])
+        schema = infer_schema(
+            table.frame,
+            cfg.data.label,
+            dict(cfg.data.columns),
+            cfg.data.task,
+            cfg.data.label_delimiter,
+            table.source,
+            [*cfg.data.processors, *cfg.model.encoders],
+        )
         if valid_src is None:
-            train_table, valid_table = stratified_split(table, schema, cfg.data.valid_fraction,
-                                                        cfg.training.seed)
+            train_table, valid_table = stratified_split(
+                table, schema, cfg.data.valid_fraction, cfg.training.seed
+            )
         else:
             train_table, valid_table = table, read_table(valid_src)
         self.fitted_ = build_fitted(cfg, schema, train_table, valid_table, resume, stop_after_epochs)
@@ -111,8 +130,14 @@ class Predictor:
     def _chunks(self, data: DataLike, chunk_rows: int, base_dir: str | Path | None) -> Any:
         return iter_table(data, chunk_rows, base_dir)
 
-    def predict(self, data: DataLike, proba: bool = False, chunk_rows: int = 4096,
-                progress: bool = False, base_dir: str | Path | None = None) -> pd.DataFrame:
+    def predict(
+        self,
+        data: DataLike,
+        proba: bool = False,
+        chunk_rows: int = 4096,
+        progress: bool = False,
+        base_dir: str | Path | None = None,
+    ) -> pd.DataFrame:
         """One output row per input row: ``row``, ``prediction`` (+ ``proba_*``), ``error``.
 
         A row that cannot be read gets its error message and no prediction; the rest are predicted.
@@ -121,8 +146,14 @@ class Predictor:
         chunks = self.iter_predict(data, proba, chunk_rows, progress, base_dir)
         return pd.concat(list(chunks), ignore_index=True)
 
-    def iter_predict(self, data: DataLike, proba: bool = False, chunk_rows: int = 4096,
-                     progress: bool = False, base_dir: str | Path | None = None) -> Any:
+    def iter_predict(
+        self,
+        data: DataLike,
+        proba: bool = False,
+        chunk_rows: int = 4096,
+        progress: bool = False,
+        base_dir: str | Path | None = None,
+    ) -> Any:
         """Like :meth:`predict`, chunk by chunk (for tables larger than memory).
 
         ``base_dir``: folder relative media paths resolve against (default: the table's folder,
@@ -136,19 +167,27 @@ class Predictor:
             frame.insert(0, "row", index.numpy())
             frame["error"] = None
             errors = pd.DataFrame(
-                {"row": pd.Series([e.row for e in encoded.errors], dtype="int64"),
-                 "error": [f"column {e.column!r}: {e.message}" for e in encoded.errors]}
+                {
+                    "row": pd.Series([e.row for e in encoded.errors], dtype="int64"),
+                    "error": [f"column {e.column!r}: {e.message}" for e in encoded.errors],
+                }
             ).drop_duplicates("row")
             parts = [frame, errors] if len(errors) else [frame]  # an empty part would make `row` float
             yield pd.concat(parts, ignore_index=True).sort_values("row", ignore_index=True)
 
-    def predict_proba(self, data: DataLike, chunk_rows: int = 4096,
-                      base_dir: str | Path | None = None) -> pd.DataFrame:
+    def predict_proba(
+        self, data: DataLike, chunk_rows: int = 4096, base_dir: str | Path | None = None
+    ) -> pd.DataFrame:
         """Class probabilities (classification and multi-label) with ``row`` and ``error``."""
         return self.predict(data, proba=True, chunk_rows=chunk_rows, base_dir=base_dir)
 
-    def evaluate(self, data: DataLike, chunk_rows: int = 4096, progress: bool = False,
-                 base_dir: str | Path | None = None) -> dict[str, Any]:
+    def evaluate(
+        self,
+        data: DataLike,
+        chunk_rows: int = 4096,
+        progress: bool = False,
+        base_dir: str | Path | None = None,
+    ) -> dict[str, Any]:
         """Task metrics on a labelled table, streamed; bad rows are counted, not fatal."""
         fitted = self.fitted
         labels = (fitted.schema.label, fitted.labels)
@@ -169,8 +208,7 @@ class Predictor:
         metrics.update({"rows": total, "bad_rows": bad})
         return metrics
 
-    def embed(self, data: DataLike, chunk_rows: int = 4096,
-              base_dir: str | Path | None = None) -> np.ndarray:
+    def embed(self, data: DataLike, chunk_rows: int = 4096, base_dir: str | Path | None = None) -> np.ndarray:
         """Fused embeddings ``(N_good_rows, D)`` of the readable rows, in row order."""
         fitted = self.fitted
         parts = []

@@ -41,14 +41,14 @@ def stratified_split(table: Table, schema: Schema, fraction: float, seed: int) -
     """Carve a validation table from ``table``, stratified by label for classification tasks."""
     rng = np.random.default_rng(seed)
     frame = table.frame
+    groups: list[np.ndarray] = [np.arange(len(frame))]
     if schema.task in ("binary", "multiclass"):
-        groups = frame.groupby(frame[schema.label].astype(str), sort=True).indices.values()
-    else:
-        groups = [np.arange(len(frame))]
+        indices = frame.groupby(frame[schema.label].astype(str), sort=True).indices
+        groups = [np.asarray(rows) for rows in indices.values()]
     valid_rows: list[int] = []
     for rows in groups:
         rows = rng.permutation(rows)
-        take = int(round(len(rows) * fraction)) if len(rows) > 1 else 0
+        take = round(len(rows) * fraction) if len(rows) > 1 else 0
         valid_rows += rows[:take].tolist()
     mask = np.zeros(len(frame), dtype=bool)
     mask[valid_rows] = True
@@ -78,15 +78,22 @@ def _check_rows(encoded: EncodedRows, table: Table, config: Config, report: dict
         raise DataError(encoded.errors, table.source, len(table.frame))
     bad = len({e.row for e in encoded.errors})
     report[table.source] = bad
-    log.warning("skipping %d bad rows of %s (first: row %d, column %r: %s)", bad, table.source,
-                encoded.errors[0].row, encoded.errors[0].column, encoded.errors[0].message)
+    log.warning(
+        "skipping %d bad rows of %s (first: row %d, column %r: %s)",
+        bad,
+        table.source,
+        encoded.errors[0].row,
+        encoded.errors[0].column,
+        encoded.errors[0].message,
+    )
 
 
 def batches(fitted: Fitted, encoded: EncodedRows, batch_size: int) -> Iterator[Batch]:
     """Model-ready batches of already-encoded rows, on the model's device."""
     device = next(fitted.model.parameters()).device
-    loader = DataLoader(RowsDataset(encoded, fitted.inputs), batch_size=batch_size,
-                        collate_fn=make_collate(fitted.inputs))
+    loader = DataLoader(
+        RowsDataset(encoded, fitted.inputs), batch_size=batch_size, collate_fn=make_collate(fitted.inputs)
+    )
     for batch in loader:
         yield batch.to(device)
 
@@ -99,8 +106,13 @@ def run_outputs(
     model.eval()
     outputs, index, targets = [], [], []
     with torch.no_grad():
-        for batch in tqdm(batches(fitted, encoded, batch_size), disable=not progress, unit="batch",
-                          total=(len(encoded.index) + batch_size - 1) // batch_size, leave=False):
+        for batch in tqdm(
+            batches(fitted, encoded, batch_size),
+            disable=not progress,
+            unit="batch",
+            total=(len(encoded.index) + batch_size - 1) // batch_size,
+            leave=False,
+        ):
             outputs.append(model(batch).float().cpu())
             index.append(batch.index)
             if batch.target is not None:
@@ -112,7 +124,11 @@ def run_outputs(
 
 
 def _train_dataset(
-    encoded: EncodedRows | None, table: Table, inputs: list[InputSpec], labels: Any, config: Config,
+    encoded: EncodedRows | None,
+    table: Table,
+    inputs: list[InputSpec],
+    labels: Any,
+    config: Config,
     keep: list[int],
 ) -> tuple[Any, int]:
     seed = config.training.seed
@@ -124,7 +140,11 @@ def _train_dataset(
 
 
 def build_fitted(
-    config: Config, schema: Schema, train: Table, valid: Table, resume: bool = False,
+    config: Config,
+    schema: Schema,
+    train: Table,
+    valid: Table,
+    resume: bool = False,
     stop_after_epochs: int | None = None,
 ) -> Fitted:
     """Fit processors and labels, check every row, train, and return the fitted state."""
@@ -138,8 +158,9 @@ def build_fitted(
     strict = config.data.missing == "error"
     sample = encode_rows(Table(train.frame.head(32), train.base_dir, train.source), inputs, label_pair)
     in_memory = estimate_bytes(sample.features, len(train.frame)) <= tc.cache_memory_mb * 2**20
-    encoded = encode_rows(train, inputs, label_pair, strict, tc.progress, "reading train",
-                          keep_features=in_memory)
+    encoded = encode_rows(
+        train, inputs, label_pair, strict, tc.progress, "reading train", keep_features=in_memory
+    )
     skipped: dict[str, int] = {}
     _check_rows(encoded, train, config, skipped)
     valid_rows = encode_rows(valid, inputs, label_pair, strict, tc.progress, "reading valid")
@@ -149,16 +170,23 @@ def build_fitted(
     configs = {s.name: encoder_config(config, s.name, s.modality) for s in inputs}
     model = build_model(inputs, config, schema.task, labels, configs)
     fitted = Fitted(config, schema, inputs, configs, labels, model)
-    dataset, workers = _train_dataset(encoded if in_memory else None, train, inputs, label_pair,
-                                      config, encoded.index)
+    dataset, workers = _train_dataset(
+        encoded if in_memory else None, train, inputs, label_pair, config, encoded.index
+    )
     collate = make_collate(inputs)
     drop_last = len(dataset) > tc.batch_size and len(dataset) % tc.batch_size == 1
 
     def loader(epoch: int) -> DataLoader[Any]:
         dataset.set_epoch(epoch)
-        return DataLoader(dataset, batch_size=tc.batch_size, shuffle=True, collate_fn=collate,
-                          generator=torch.Generator().manual_seed(tc.seed * 1000 + epoch),
-                          num_workers=workers, drop_last=drop_last)
+        return DataLoader(
+            dataset,
+            batch_size=tc.batch_size,
+            shuffle=True,
+            collate_fn=collate,
+            generator=torch.Generator().manual_seed(tc.seed * 1000 + epoch),
+            num_workers=workers,
+            drop_last=drop_last,
+        )
 
     task = model.task
     monitor = task.primary_metric if tc.monitor == "auto" else tc.monitor

@@ -16,7 +16,21 @@ CLASSES = ("alpha", "beta", "gamma")
 SHAPES = ("circle", "square", "triangle")
 PITCHES = (330.0, 660.0, 1320.0)
 WORDS = ("bright", "calm", "loud")
-FILLER = "the a this that very quite some item looks seems sounds feels rather".split()
+FILLER = [
+    "the",
+    "a",
+    "this",
+    "that",
+    "very",
+    "quite",
+    "some",
+    "item",
+    "looks",
+    "seems",
+    "sounds",
+    "feels",
+    "rather",
+]
 SAMPLE_RATE = 8000
 
 
@@ -47,8 +61,14 @@ def _pick(true: int, keep: float, rng: np.random.Generator) -> int:
     return true if rng.random() < keep else int(rng.integers(0, len(CLASSES)))
 
 
-def make_demo_table(out_dir: str | Path, n_rows: int = 1800, seed: int = 0, image_size: int = 32,
-                    keep: float = 0.6, empty: float = 0.03) -> pd.DataFrame:
+def make_demo_table(
+    out_dir: str | Path,
+    n_rows: int = 1800,
+    seed: int = 0,
+    image_size: int = 32,
+    keep: float = 0.6,
+    empty: float = 0.03,
+) -> pd.DataFrame:
     """Write ``table.csv`` plus ``images/`` and ``audio/`` under ``out_dir`` and return the table.
 
     Each modality shows the true class with probability ``keep`` (else a random one); ``empty``
@@ -66,21 +86,24 @@ def make_demo_table(out_dir: str | Path, n_rows: int = 1800, seed: int = 0, imag
         sf.write(out / audio_path, _tone(PITCHES[_pick(label, keep, rng)], rng), SAMPLE_RATE)
         words = list(rng.choice(FILLER, size=int(rng.integers(4, 9))))
         words.insert(int(rng.integers(0, len(words))), WORDS[_pick(label, keep, rng)])
-        rows.append({
-            "description": " ".join(words),
-            "photo": "" if rng.random() < empty else image_path,
-            "sound": "" if rng.random() < empty else audio_path,
-            "weight": round(float(rng.normal(label, 1.6)), 3),
-            "region": str(rng.choice(["north", "south", "east", "west"])),
-            "label": CLASSES[label],
-        })
+        rows.append(
+            {
+                "description": " ".join(words),
+                "photo": "" if rng.random() < empty else image_path,
+                "sound": "" if rng.random() < empty else audio_path,
+                "weight": round(float(rng.normal(label, 1.6)), 3),
+                "region": str(rng.choice(["north", "south", "east", "west"])),
+                "label": CLASSES[label],
+            }
+        )
     frame = pd.DataFrame(rows)
     frame.to_csv(out / "table.csv", index=False)
     return frame
 
 
-def make_demo_split(out_dir: str | Path, n_train: int = 1500, n_test: int = 300, seed: int = 0,
-                    **kwargs: float) -> tuple[Path, Path]:
+def make_demo_split(
+    out_dir: str | Path, n_train: int = 1500, n_test: int = 300, seed: int = 0, **kwargs: float
+) -> tuple[Path, Path]:
     """Train and test tables (``train.csv``, ``test.csv``) sharing one media folder."""
     out = Path(out_dir)
     frame = make_demo_table(out, n_train + n_test, seed, **kwargs)  # type: ignore[arg-type]

@@ -166,9 +166,7 @@ class Config(_Strict):
     @model_validator(mode="after")
     def _cross_checks(self) -> Config:
         if self.data.label in self.data.columns and self.data.columns[self.data.label] != "ignore":
-            raise ValueError(
-                f"data.columns: the label column {self.data.label!r} cannot also be an input"
-            )
+            raise ValueError(f"data.columns: the label column {self.data.label!r} cannot also be an input")
         return self
 
 

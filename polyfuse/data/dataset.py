@@ -56,9 +56,7 @@ class DataError(ValueError):
             by_column.setdefault(error.column, []).append(error)
         for column, items in by_column.items():
             rows = ", ".join(str(e.row) for e in items[:5]) + (", ..." if len(items) > 5 else "")
-            lines.append(
-                f"  column {column!r}: {len(items)} rows (rows {rows}); first: {items[0].message}"
-            )
+            lines.append(f"  column {column!r}: {len(items)} rows (rows {rows}); first: {items[0].message}")
         lines.append("fix them, or pass --on-bad-rows skip (data.on_bad_rows: skip) to skip them")
         super().__init__("\n".join(lines))
 
@@ -114,7 +112,7 @@ def encode_rows(
 
     With ``keep_features=False`` rows are only checked (for tables decoded lazily later).
     """
-    records = table.frame.to_dict("records")
+    records: list[dict[str, Any]] = table.frame.to_dict("records")  # type: ignore[assignment]
     positions = list(table.frame.index)
 
     def work(i: int) -> tuple[RowFeatures, list[tuple[str, str]], Tensor | None]:
@@ -130,8 +128,14 @@ def encode_rows(
     workers = threads or min(8, os.cpu_count() or 1)
     with ThreadPoolExecutor(workers) as pool:
         results = list(
-            tqdm(pool.map(work, range(len(records)), chunksize=64), total=len(records),
-                 desc=desc, disable=not progress, unit="row", leave=False)
+            tqdm(
+                pool.map(work, range(len(records)), chunksize=64),
+                total=len(records),
+                desc=desc,
+                disable=not progress,
+                unit="row",
+                leave=False,
+            )
         )
     encoded = EncodedRows([], [], [] if labels else None, [])
     for i, (features, errors, target) in enumerate(results):

@@ -124,9 +124,7 @@ def infer_column(name: str, series: pd.Series) -> ColumnInfo:
             warnings.append("numbers stored as text")
         integral = bool(np.all(np.mod(numeric.to_numpy(dtype=float), 1) == 0))
         if integral and n_unique <= few and n_present >= 20:
-            return ColumnInfo(
-                name, "categorical", f"integers with only {n_unique} distinct values", warnings
-            )
+            return ColumnInfo(name, "categorical", f"integers with only {n_unique} distinct values", warnings)
         return ColumnInfo(name, "numeric", f"numeric values, {n_unique} distinct", warnings)
     texts = values.astype(str)
     mean_words = float(texts.map(lambda t: len(_WORD.findall(t))).mean())
@@ -149,9 +147,9 @@ def infer_task(series: pd.Series, delimiter: str = "|") -> tuple[str, str]:
     values = _present(series)
     if values.map(lambda v: isinstance(v, (list, tuple, np.ndarray))).any():
         return "multilabel", "label cells are lists"
-    if pd.api.types.is_string_dtype(values) or values.dtype == object:
-        if values.astype(str).str.contains(delimiter, regex=False).mean() > 0.1:
-            return "multilabel", f"label strings contain the delimiter {delimiter!r}"
+    textual = pd.api.types.is_string_dtype(values) or values.dtype == object
+    if textual and values.astype(str).str.contains(delimiter, regex=False).mean() > 0.1:
+        return "multilabel", f"label strings contain the delimiter {delimiter!r}"
     n_unique = values.astype(str).nunique()
     if n_unique <= 2:
         return "binary", f"{n_unique} distinct label values"

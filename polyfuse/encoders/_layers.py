@@ -12,8 +12,8 @@ import torch
 from pydantic import Field
 from torch import Tensor, nn
 
-PositiveInts = tuple[Annotated[int, Field(ge=1, le=4096)], ...]
-"""A non-empty tuple of positive ints (layer widths, kernel sizes); bounds on each item."""
+PositiveInts = list[Annotated[int, Field(ge=1, le=4096)]]
+"""A list of positive ints (layer widths, kernel sizes), bounded per item; lists keep YAML plain."""
 
 Norm = Literal["batch", "group"]
 """Normalisation of conv stacks: ``batch`` (fast, needs batches > 1 when training) or ``group``."""

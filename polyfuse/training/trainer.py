@@ -184,8 +184,9 @@ class Trainer:
                 break
             if cfg.patience is not None and self.state.stale_epochs >= cfg.patience:
                 break
-            record = self._train_epoch(model, train_loader(epoch), steps_per_epoch, epoch,
-                                       optimizer, scheduler, scaler)
+            record = self._train_epoch(
+                model, train_loader(epoch), steps_per_epoch, epoch, optimizer, scheduler, scaler
+            )
             model.eval()
             metrics = self.validate(model)
             record.update({f"valid_{k}": v for k, v in metrics.items() if isinstance(v, (int, float))})
@@ -194,8 +195,10 @@ class Trainer:
             if self._improved(value):
                 self.state.best_value, self.state.best_epoch = value, epoch
                 self.state.stale_epochs = 0
-                save_file({k: v.contiguous().cpu() for k, v in model.state_dict().items()},
-                          str(self.checkpoint_dir / "best.safetensors"))
+                save_file(
+                    {k: v.contiguous().cpu() for k, v in model.state_dict().items()},
+                    str(self.checkpoint_dir / "best.safetensors"),
+                )
             else:
                 self.state.stale_epochs += 1
             self.state.history.append(record)
@@ -215,22 +218,40 @@ class Trainer:
     def _summary(self, record: dict[str, Any], value: float | None) -> str:
         shown = "n/a" if value is None else f"{value:.4f}"
         star = " *" if self.state.best_epoch == record["epoch"] else ""
-        return (f"epoch {record['epoch'] + 1}/{self.config.epochs}  train_loss {record['train_loss']:.4f}"
-                f"  valid {self.monitor} {shown}{star}  ({record['epoch_seconds']:.1f}s)")
+        return (
+            f"epoch {record['epoch'] + 1}/{self.config.epochs}  train_loss {record['train_loss']:.4f}"
+            f"  valid {self.monitor} {shown}{star}  ({record['epoch_seconds']:.1f}s)"
+        )
 
     def _train_epoch(
-        self, model: nn.Module, loader: Iterable[Any], steps: int, epoch: int,
-        optimizer: Any, scheduler: Any, scaler: Any,
+        self,
+        model: nn.Module,
+        loader: Iterable[Any],
+        steps: int,
+        epoch: int,
+        optimizer: Any,
+        scheduler: Any,
+        scaler: Any,
     ) -> dict[str, Any]:
         cfg = self.config
         model.train()
         started, total_loss, seen = time.perf_counter(), 0.0, 0
-        bar = tqdm(loader, total=steps, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch",
-                   disable=not cfg.progress, leave=False, dynamic_ncols=True)
+        bar = tqdm(
+            loader,
+            total=steps,
+            desc=f"epoch {epoch + 1}/{cfg.epochs}",
+            unit="batch",
+            disable=not cfg.progress,
+            leave=False,
+            dynamic_ncols=True,
+        )
         for batch in bar:
             batch = batch.to(self.device)
-            autocast = (torch.autocast(self.device.type, dtype=self.autocast_dtype)
-                        if self.autocast_dtype is not None else nullcontext())
+            autocast = (
+                torch.autocast(self.device.type, dtype=self.autocast_dtype)
+                if self.autocast_dtype is not None
+                else nullcontext()
+            )
             with autocast:
                 terms = model.training_step(batch)  # type: ignore[operator]
             optimizer.zero_grad(set_to_none=True)
@@ -246,8 +267,11 @@ class Trainer:
             total_loss += float(terms["loss"].detach()) * n
             seen += n
             best = self.state.best_value
-            bar.set_postfix(loss=f"{total_loss / max(seen, 1):.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}",
-                            **({f"best_{self.monitor}": f"{best:.4f}"} if best is not None else {}))
+            bar.set_postfix(
+                loss=f"{total_loss / max(seen, 1):.4f}",
+                lr=f"{scheduler.get_last_lr()[0]:.2e}",
+                **({f"best_{self.monitor}": f"{best:.4f}"} if best is not None else {}),
+            )
         return {
             "epoch": epoch,
             "train_loss": total_loss / max(seen, 1),

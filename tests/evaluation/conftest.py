@@ -1,12 +1,20 @@
-"""Fixtures of the evaluation tests: fitted processors with batches of each modality, and one
-full evaluation of the session's trained bundle (shared by the report tests)."""
+"""Fixtures of the evaluation tests: fitted processors with batches of each modality, one full
+evaluation of the session's trained bundle, and the checks an HTML report must pass (plots as PNG
+data URIs; every plot loaded in headless Chromium)."""
 
 from __future__ import annotations
 
+import base64
+import io
+import re
+import shutil
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
+from PIL import Image
 
 from polyfuse.data.processors.audio import AudioProcessor
 from polyfuse.data.processors.base import Features, Processor
@@ -26,7 +34,10 @@ def _image() -> tuple[Processor, Features]:
     processor = ImageProcessor(size=16)
     processor.set_state({"mode": "RGB", "mean": [0.4, 0.5, 0.6], "std": [0.2, 0.25, 0.3]}, {})
     pixels = torch.rand(16, 3, 16, 16, generator=torch.Generator().manual_seed(1))
-    mean, std = torch.tensor([0.4, 0.5, 0.6]).view(1, 3, 1, 1), torch.tensor([0.2, 0.25, 0.3]).view(1, 3, 1, 1)
+    mean, std = (
+        torch.tensor([0.4, 0.5, 0.6]).view(1, 3, 1, 1),
+        torch.tensor([0.2, 0.25, 0.3]).view(1, 3, 1, 1),
+    )
     return processor, {"pixels": (pixels - mean) / std}
 
 
@@ -65,6 +76,60 @@ def evaluated(trained: Any) -> dict[str, Any]:
 
     predictor = Predictor.load(trained.bundle)
     return run_evaluation(
-        predictor, trained.data_dir / "table.csv", robustness=True, contribution=True, calibration=True,
-        efficiency=True, levels=[0.0, 0.5, 0.9],
+        predictor,
+        trained.data_dir / "table.csv",
+        robustness=True,
+        contribution=True,
+        calibration=True,
+        efficiency=True,
+        levels=[0.0, 0.5, 0.9],
     )
+
+
+IMG = re.compile(r'<img class="plot" data-plot="([a-z_]+)" alt="[^"]*" src="data:image/png;base64,([^"]+)">')
+
+
+class ReportChecks:
+    """What a report must satisfy; Chromium runs with a private profile under ``tmp_path``."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.tmp_path = tmp_path
+
+    def plots(self, html: str) -> dict[str, bytes]:
+        """``{plot name: PNG bytes}`` of every image; each must be a plot whose data URI is a PNG."""
+        found = IMG.findall(html)
+        assert html.count("<img") == len(found)  # every image is a plot with a data URI
+        images = {name: base64.b64decode(data, validate=True) for name, data in found}
+        for name, png in images.items():
+            assert png.startswith(b"\x89PNG\r\n\x1a\n"), name
+            with Image.open(io.BytesIO(png)) as image:
+                image.verify()
+                assert image.size[0] > 200 and image.size[1] > 100, name
+        return images
+
+    def browser_dom(self, path: Path) -> str:
+        """The DOM of ``path`` after headless Chromium loaded it (plots marked by the inline script)."""
+        browser = shutil.which("chromium")
+        if browser is None:
+            pytest.skip("chromium is not installed (Debian packages chromium and chromium-driver)")
+        command = [
+            browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-extensions",
+            f"--user-data-dir={self.tmp_path / 'chromium-profile'}", "--virtual-time-budget=5000",
+            "--dump-dom", path.resolve().as_uri(),
+        ]  # fmt: skip
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done.stdout
+
+    def assert_loaded(self, dom: str, names: list[str]) -> None:
+        """Every plot in ``names``, and no other, was decoded by the browser."""
+        loaded = re.findall(r'<img[^>]*data-plot="([a-z_]+)"[^>]*data-loaded="yes"', dom)
+        assert sorted(loaded) == sorted(names), dom[:500]
+        assert f'data-plots-loaded="{len(names)}"' in dom and f'data-plots-total="{len(names)}"' in dom
+
+
+@pytest.fixture
+def report_checks(tmp_path: Path) -> ReportChecks:
+    """The report checks (see :class:`ReportChecks`)."""
+    return ReportChecks(tmp_path)

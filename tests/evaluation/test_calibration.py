@@ -48,7 +48,9 @@ def test_reliability_diagram_bins() -> None:
     diagram = reliability_diagram(probs, target)
     assert len(diagram["edges"]) == 16 and sum(diagram["count"]) == 5000
     assert diagram["count"][:7] == [0] * 7 and diagram["accuracy"][0] is None  # confidence >= 0.5
-    filled = [(c, a) for c, a in zip(diagram["confidence"], diagram["accuracy"], strict=True) if c is not None]
+    filled = [
+        (c, a) for c, a in zip(diagram["confidence"], diagram["accuracy"], strict=True) if c is not None
+    ]
     assert all(abs(c - a) < 0.06 for c, a in filled)
 
 

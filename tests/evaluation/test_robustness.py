@@ -75,7 +75,10 @@ def test_absence_covers_every_subset(trained: Any) -> None:
     result = absence_robustness(predictor, table)
     names = ["description", "photo", "sound", "tabular"]
     assert result["inputs"] == names and len(result["subsets"]) == 2 ** len(names)
-    assert result["subsets"][0] == {"removed": [], "score": pytest.approx(predictor.evaluate(table)["accuracy_score"])}
+    assert result["subsets"][0] == {
+        "removed": [],
+        "score": pytest.approx(predictor.evaluate(table)["accuracy_score"]),
+    }
     assert result["subsets"][-1]["removed"] == names
     assert len({tuple(s["removed"]) for s in result["subsets"]}) == 16
     # removing a column through the model's absent path equals emptying that column in the table

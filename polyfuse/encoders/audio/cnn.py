@@ -21,7 +21,7 @@ class CNNAudioConfig(EncoderConfig):
     """Options of :class:`CNNAudioEncoder`."""
 
     widths: PositiveInts = Field(
-        (32, 64, 128, 128),
+        [32, 64, 128, 128],
         min_length=1,
         max_length=8,
         description="channels of each stage; each stage halves mel bands and frames",

@@ -23,13 +23,13 @@ class ResNetImageConfig(EncoderConfig):
     """Options of :class:`ResNetImageEncoder`."""
 
     widths: PositiveInts = Field(
-        (32, 64, 128),
+        [32, 64, 128],
         min_length=1,
         max_length=8,
         description="channels of each stage; stages after the first halve H, W",
     )
     num_blocks: PositiveInts = Field(
-        (1, 1, 1), min_length=1, max_length=8, description="basic blocks per stage (same length as widths)"
+        [1, 1, 1], min_length=1, max_length=8, description="basic blocks per stage (same length as widths)"
     )
     stem_stride: int | None = Field(
         None,

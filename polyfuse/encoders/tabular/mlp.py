@@ -20,7 +20,7 @@ class MLPTabularConfig(EncoderConfig):
     """Options of :class:`MLPTabularEncoder`."""
 
     hidden_dims: PositiveInts = Field(
-        (128, 128),
+        [128, 128],
         min_length=1,
         max_length=8,
         description="widths of the MLP layers; the last is the output width",
@@ -42,7 +42,7 @@ def embedding_dim(cardinality: int, config: MLPTabularConfig) -> int:
     return config.embed_dim or max(1, min(16, (cardinality + 1) // 2))
 
 
-def _mlp(in_dim: int, hidden_dims: tuple[int, ...], dropout: float) -> nn.Sequential:
+def _mlp(in_dim: int, hidden_dims: list[int], dropout: float) -> nn.Sequential:
     """Linear, LayerNorm, GELU, dropout per hidden width: (B, in_dim) -> (B, hidden_dims[-1])."""
     layers: list[nn.Module] = []
     for width in hidden_dims:

@@ -25,7 +25,7 @@ class CNNTextConfig(EncoderConfig):
     embed_dim: int = Field(128, ge=1, le=4096, description="width of the token embeddings")
     num_filters: int = Field(128, ge=1, le=4096, description="filters per kernel width")
     kernel_sizes: PositiveInts = Field(
-        (3, 4, 5), min_length=1, max_length=8, description="convolution widths in tokens, one branch each"
+        [3, 4, 5], min_length=1, max_length=8, description="convolution widths in tokens, one branch each"
     )
     dropout: float = Field(0.1, ge=0.0, lt=1.0, description="dropout on embeddings and pooled features")
 

