@@ -8,10 +8,21 @@ import sys
 from collections.abc import Sequence
 
 from polyfuse import __version__
-from polyfuse.cli import compare, demo, evaluate, inspect, list_components, predict, train
+from polyfuse.cli import (
+    bench,
+    cache,
+    compare,
+    demo,
+    embed,
+    evaluate,
+    inspect,
+    list_components,
+    predict,
+    train,
+)
 from polyfuse.cli._common import CliError
 
-COMMANDS = (train, evaluate, compare, predict, inspect, list_components, demo)
+COMMANDS = (train, evaluate, compare, predict, inspect, list_components, demo, bench, cache, embed)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -136,6 +136,9 @@ class TrainingConfig(_Strict):
     batch_size: int = Field(64, ge=1, description="rows per batch")
     lr: float = Field(2e-3, gt=0, description="peak learning rate (AdamW)")
     weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay")
+    encoder_lr: float | None = Field(
+        None, gt=0, description="peak learning rate of encoder parameters (fine-tuning); none = lr"
+    )
     warmup_fraction: float = Field(0.05, ge=0, lt=1, description="share of steps with linear warmup")
     grad_clip: float | None = Field(1.0, gt=0, description="max gradient norm; none disables")
     patience: int | None = Field(5, ge=1, description="epochs without improvement before stopping")

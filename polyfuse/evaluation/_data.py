@@ -8,6 +8,7 @@ Legend: B batch, N rows, K outputs.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,8 @@ from polyfuse.model import Batch
 
 if TYPE_CHECKING:
     from polyfuse.predictor import Predictor
+
+log = logging.getLogger("polyfuse")
 
 DataLike = str | Path | pd.DataFrame
 BatchTransform = Callable[[Batch], Batch]
@@ -71,7 +74,10 @@ class EvalData:
 
     def metrics(self, outputs: Tensor) -> dict[str, Any]:
         """The task's metrics of ``outputs`` against the targets (non-finite outputs -> 0)."""
-        finite = torch.nan_to_num(outputs, nan=0.0, posinf=0.0, neginf=0.0)
+        bad = ~torch.isfinite(outputs)
+        if bad.any():
+            log.warning("%d non-finite outputs scored as uniform (0)", int(bad.sum()))
+        finite = torch.where(bad, torch.zeros_like(outputs), outputs)
         return self.fitted.model.task.metrics(finite, self.target)
 
     def score(self, transform: BatchTransform | None = None, metric: str | None = None) -> float:

@@ -193,14 +193,17 @@ def format_compare_table(result: dict[str, Any]) -> tuple[list[str], list[list[A
     summary = result["summary"]
     wanted = dict.fromkeys([result.get("metric") or SUMMARY_METRICS[0], *SUMMARY_METRICS])
     columns = [m for m in wanted if any(summary[f].get(m) for f in summary)]
+    fitted = result.get("effective_robustness_fit")
     rows = []
     for fusion, entry in summary.items():
         cells: list[Any] = [fusion, entry["runs"]]
         for metric in columns:
             value = entry.get(metric)
             cells.append(None if value is None else _format_mean_std(metric, value))
+        if fitted:
+            cells.append(None if fitted.get(fusion) is None else f"{fitted[fusion]:.4f}")
         rows.append(cells)
-    return ["fusion", "runs", *columns], rows
+    return ["fusion", "runs", *columns, *(["effective_robustness_fit"] if fitted else [])], rows
 
 
 def _format_mean_std(metric: str, value: dict[str, float]) -> str:

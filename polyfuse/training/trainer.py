@@ -77,6 +77,18 @@ def warmup_cosine(total_steps: int, warmup_steps: int) -> Callable[[int], float]
     return factor
 
 
+def param_groups(model: nn.Module, config: TrainingConfig) -> list[dict[str, Any]]:
+    """Optimiser groups of the trainable parameters: with ``encoder_lr`` set, parameters under
+    ``encoders.`` (the model's encoder dict) form a second group at that learning rate."""
+    trainable = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
+    if config.encoder_lr is None:
+        return [{"params": [p for _, p in trainable]}]
+    encoder = [p for name, p in trainable if name.startswith("encoders.")]
+    rest = [p for name, p in trainable if not name.startswith("encoders.")]
+    groups: list[dict[str, Any]] = [{"params": rest}, {"params": encoder, "lr": config.encoder_lr}]
+    return [group for group in groups if group["params"]]
+
+
 class Trainer:
     """Runs supervised training with early stopping, checkpoints and resume.
 
@@ -164,7 +176,7 @@ class Trainer:
         cfg = self.config
         self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
         model.to(self.device)
-        optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        optimizer = torch.optim.AdamW(param_groups(model, cfg), lr=cfg.lr, weight_decay=cfg.weight_decay)
         total = cfg.epochs * steps_per_epoch
         schedule = warmup_cosine(total, int(cfg.warmup_fraction * total))
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)

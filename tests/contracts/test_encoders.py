@@ -1,7 +1,10 @@
-"""Contract tests run over every registered encoder (a new encoder is tested the day it registers).
+"""Contract tests run over every registered from-scratch encoder (tested the day it registers).
 
-Each encoder is built from its default config and a small fixture spec for its modality, and fed a
-random batch made by :func:`make_batch` (sequence modalities include one row with no real step).
+Each is built from its default config and a small fixture spec for its modality, and fed a random
+batch made by :func:`make_batch` (sequence modalities include one row with no real step).
+Pretrained encoders (subclasses of :class:`PretrainedEncoder`) need checkpoints and specs derived
+from their weights: here only their configs are checked; tests/encoders/test_pretrained.py covers
+the rest.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from polyfuse.encoders import (
     list_encoders,
     parse_encoder_config,
 )
+from polyfuse.encoders.pretrained import PretrainedEncoder
 
 EXPECTED_ENCODERS = {
     "audio/cnn",
@@ -34,6 +38,9 @@ EXPECTED_ENCODERS = {
     "text/lstm",
     "text/transformer",
 }
+
+FROM_SCRATCH = [n for n in list_encoders() if not issubclass(ENCODERS.get(n).cls, PretrainedEncoder)]
+"""Every registered encoder that builds from a processor spec alone."""
 
 SPECS: dict[str, dict[str, Any]] = {
     "text": {"vocab_size": 50, "pad_id": 0, "max_length": 16},
@@ -91,12 +98,12 @@ def modality_of(name: str) -> str:
 
 
 def test_expected_encoders_are_registered() -> None:
-    assert set(list_encoders()) == EXPECTED_ENCODERS
+    assert set(FROM_SCRATCH) == EXPECTED_ENCODERS
     for modality, name in DEFAULT_ENCODERS.items():
         assert f"{modality}/{name}" in list_encoders(modality)
 
 
-@pytest.mark.parametrize("name", list_encoders())
+@pytest.mark.parametrize("name", FROM_SCRATCH)
 def test_shapes_and_finite_outputs(name: str) -> None:
     modality = modality_of(name)
     encoder = build(name).train()
@@ -112,7 +119,7 @@ def test_shapes_and_finite_outputs(name: str) -> None:
             assert not out.token_mask[EMPTY_ROW].any()
 
 
-@pytest.mark.parametrize("name", list_encoders())
+@pytest.mark.parametrize("name", FROM_SCRATCH)
 def test_every_parameter_gets_a_finite_gradient(name: str) -> None:
     modality = modality_of(name)
     encoder = build(name).train()
@@ -124,7 +131,7 @@ def test_every_parameter_gets_a_finite_gradient(name: str) -> None:
         assert torch.isfinite(param.grad).all(), f"{name}: {param_name} has a non-finite gradient"
 
 
-@pytest.mark.parametrize("name", list_encoders())
+@pytest.mark.parametrize("name", FROM_SCRATCH)
 def test_same_seed_same_output(name: str) -> None:
     modality = modality_of(name)
     batch = make_batch(modality, SPECS[modality])
@@ -134,7 +141,7 @@ def test_same_seed_same_output(name: str) -> None:
     assert torch.equal(out_a.pooled, out_b.pooled)
 
 
-@pytest.mark.parametrize("name", [n for n in list_encoders() if modality_of(n) in SEQUENCE_MODALITIES])
+@pytest.mark.parametrize("name", [n for n in FROM_SCRATCH if modality_of(n) in SEQUENCE_MODALITIES])
 def test_padding_is_ignored(name: str) -> None:
     """Appending padding (holding random values) leaves every row's pooled vector unchanged."""
     modality = modality_of(name)
@@ -151,7 +158,7 @@ def test_padding_is_ignored(name: str) -> None:
     torch.testing.assert_close(short, long, atol=1e-5, rtol=1e-4)
 
 
-@pytest.mark.parametrize("name", list_encoders())
+@pytest.mark.parametrize("name", FROM_SCRATCH)
 def test_config_validation(name: str) -> None:
     modality = modality_of(name)
     config_cls = ENCODERS.get(name).config_cls
@@ -165,6 +172,13 @@ def test_config_validation(name: str) -> None:
     if "dropout" in config_cls.model_fields:
         with pytest.raises(ValidationError):
             parse_encoder_config(modality, {"type": name, "dropout": 1.5})
+
+
+@pytest.mark.parametrize("name", list_encoders())
+def test_every_config_is_strict_and_described(name: str) -> None:
+    """All encoders, pretrained included: unknown keys are errors, every field has a description."""
+    config_cls = ENCODERS.get(name).config_cls
+    assert issubclass(config_cls, EncoderConfig) and config_cls.model_config.get("extra") == "forbid"
     for field, info in config_cls.model_fields.items():
         assert field == "type" or info.description, f"{name}: field {field!r} has no description"
 
@@ -230,7 +244,7 @@ def _separable_task(modality: str, spec: dict[str, Any], n: int = 32) -> tuple[d
     return batch, labels
 
 
-@pytest.mark.parametrize("name", list_encoders())
+@pytest.mark.parametrize("name", FROM_SCRATCH)
 def test_learns_a_separable_task(name: str) -> None:
     modality = modality_of(name)
     batch, labels = _separable_task(modality, SPECS[modality])

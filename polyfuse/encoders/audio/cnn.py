@@ -62,6 +62,6 @@ class CNNAudioEncoder(Encoder):
         hidden = x["mel"] * mask[:, None, None, :]  # (B, 1, M, F)
         for stage in self.stages:
             hidden = stage(hidden) * mask[:, None, None, :]  # (B, C, M, F)
-            hidden, mask = (self.pool(hidden), _halve_mask(mask))  # (B, C, M/2, F/2), (B, F/2)
+            hidden, mask = self.pool(hidden), _halve_mask(mask)  # (B, C, M/2, F/2), (B, F/2)
         tokens = hidden.mean(dim=2).transpose(1, 2) * mask.unsqueeze(-1)  # (B, F', D)
         return EncoderOutput(masked_mean(tokens, mask), tokens, mask)

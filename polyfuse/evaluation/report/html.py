@@ -73,7 +73,7 @@ def _item(item: str | Plot | Table) -> str:
         body = "".join(
             "<tr>" + "".join(f"<td>{html.escape(_cell(v))}</td>" for v in row) + "</tr>" for row in item.rows
         )
-        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+        return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
     return f"<p>{html.escape(item)}</p>"
 
 
@@ -84,7 +84,7 @@ figure { margin: 1em 0; } img.plot { max-width: 100%; } figcaption { color: #555
 table { border-collapse: collapse; margin: 1em 0; font-size: .9em; }
 th, td { border: 1px solid #ccc; padding: .25em .6em; text-align: right; }
 th:first-child, td:first-child { text-align: left; } thead { background: #f3f3f3; }
-nav a { margin-right: 1em; }
+nav a { margin-right: 1em; } div.scroll { overflow-x: auto; }
 """
 
 _SCRIPT = """

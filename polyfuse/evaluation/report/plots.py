@@ -6,12 +6,27 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 
 
 def _figure(width: float = 7.0, height: float = 4.0) -> Figure:
-    return Figure(figsize=(width, height), dpi=100, layout="constrained")
+    return Figure(figsize=(min(width, 12.0), height), dpi=100, layout="constrained")
+
+
+def _styles(count: int) -> list[dict[str, Any]]:
+    """Distinct colours for up to 20 series (tab10, then tab20), line styles beyond that."""
+    cmap = matplotlib.colormaps["tab10" if count <= 10 else "tab20"]
+    dashes = ["-", "--", ":", "-."]
+    return [{"color": cmap(i % cmap.N), "linestyle": dashes[(i // cmap.N) % 4]} for i in range(count)]
+
+
+def _legend_outside(fig: Figure, ax: Any) -> None:
+    """One legend for the figure, right of the plots (many series would hide the lines)."""
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="outside right upper", fontsize=7)
 
 
 def learning_curves(history: Sequence[dict[str, Any]]) -> Figure:
@@ -185,7 +200,7 @@ def compare_scores(
     """Mean score per fusion with a standard-deviation error bar, grouped by metric."""
     fusions = [f for f in summary if summary[f].get("runs")]
     shown = [m for m in metrics if any(summary[f].get(m) for f in fusions)]
-    fig = _figure(max(6.0, 0.6 * len(fusions) * max(len(shown), 1) + 2), 3.8)
+    fig = _figure(max(6.0, 0.35 * len(fusions) * max(len(shown), 1) + 2), 3.8)
     ax = fig.subplots()
     width = 0.8 / max(len(shown), 1)
     x = np.arange(len(fusions))
@@ -210,9 +225,10 @@ def compare_scores(
 
 def compare_learning_curves(runs: Sequence[dict[str, Any]], metric: str) -> Figure:
     """Per fusion, training loss and the validation ``metric`` per epoch, averaged over seeds."""
-    fig = _figure(10.0, 3.8)
+    fig = _figure(11.0, 3.8)
     losses, scores = fig.subplots(1, 2)
-    for fusion in dict.fromkeys(r["fusion"] for r in runs if not r.get("error")):
+    fusions = list(dict.fromkeys(r["fusion"] for r in runs if not r.get("error")))
+    for fusion, style in zip(fusions, _styles(len(fusions)), strict=True):
         histories = [r["history"] for r in runs if r["fusion"] == fusion and not r.get("error")]
         for ax, key in ((losses, "train_loss"), (scores, f"valid_{metric}")):
             length = max(len(h) for h in histories)
@@ -222,29 +238,27 @@ def compare_learning_curves(runs: Sequence[dict[str, Any]], metric: str) -> Figu
                 )
                 for e in range(length)
             ]
-            ax.plot(range(1, length + 1), mean, marker="o", markersize=3, label=fusion)
+            ax.plot(range(1, length + 1), mean, marker="o", markersize=3, label=fusion, **style)
     losses.set(title="train loss", xlabel="epoch")
     scores.set(title=f"validation {metric}", xlabel="epoch")
     for ax in (losses, scores):
         ax.grid(alpha=0.3)
-        if ax.lines:
-            ax.legend(fontsize=7)
+    _legend_outside(fig, losses)
     return fig
 
 
 def compare_robustness_curves(levels: Sequence[float], summary: dict[str, Any], metric: str) -> Figure:
     """Per fusion, the score averaged over every input and injector against the noise level."""
-    fig = _figure(6.0, 4.0)
+    fig = _figure(7.5, 4.0)
     ax = fig.subplots()
-    for fusion, entry in summary.items():
-        if entry.get("mean_scores"):
-            ax.plot(levels, entry["mean_scores"], marker="o", markersize=3, label=fusion)
+    shown = [f for f, e in summary.items() if e.get("mean_scores")]
+    for fusion, style in zip(shown, _styles(len(shown)), strict=True):
+        ax.plot(levels, summary[fusion]["mean_scores"], marker="o", markersize=3, label=fusion, **style)
     ax.set(xlabel="noise level", ylabel=f"mean {metric}", title="robustness to noise (all inputs)")
     if metric.endswith("_score"):
         ax.set_ylim(0, 1.02)
     ax.grid(alpha=0.3)
-    if ax.lines:
-        ax.legend(fontsize=7)
+    _legend_outside(fig, ax)
     return fig
 
 
