@@ -54,7 +54,9 @@ def main() -> None:
     parser.add_argument("--rank", type=int, default=4)
     args = parser.parse_args()
     tfn = throughput("tensor", args.batch, args.seconds, hidden_dim=args.hidden, fused_dim=64)
-    lmf = throughput("lowrank", args.batch, args.seconds, hidden_dim=args.hidden, rank=args.rank, fused_dim=64)
+    lmf = throughput(
+        "lowrank", args.batch, args.seconds, hidden_dim=args.hidden, rank=args.rank, fused_dim=64
+    )
     print(f"| fusion | training samples/s (batch {args.batch}, hidden {args.hidden}) |")
     print("|---|---|")
     print(f"| tensor (TFN) | {tfn:.0f} |")

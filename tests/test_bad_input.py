@@ -335,7 +335,7 @@ def test_column_named_in_config_but_absent_from_table(
             "model",
             {"encoders": {"image": {"type": "cnn", "widths": "wide"}}},
             "model.encoders.image.widths",
-            "tuple",
+            "valid list",
         ),
         (
             "model",

@@ -23,7 +23,9 @@ def test_example_config_validates(path: Path) -> None:
     assert Path(config.data.train or "").is_absolute()  # resolved against the YAML's folder
 
 
-def test_demo_trains_evaluates_and_prints_the_results(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_demo_trains_evaluates_and_prints_the_results(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["demo", "--out", str(tmp_path), "--rows", "90", "--epochs", "1"]) == 0
     out = capsys.readouterr().out
     assert "accuracy_score" in out and "without photo" in out

@@ -15,7 +15,9 @@ def add_parser(sub: Any) -> None:
     """Register the subcommand."""
     bench = sub.add_parser("bench", help="built-in benchmarks (cognition: generated abilities suite)")
     suites = bench.add_subparsers(dest="suite", required=True, metavar="SUITE")
-    cognition = suites.add_parser("cognition", help="procedurally generated perception and cognition questions")
+    cognition = suites.add_parser(
+        "cognition", help="procedurally generated perception and cognition questions"
+    )
     actions = cognition.add_subparsers(dest="action", required=True, metavar="ACTION")
 
     gen = actions.add_parser("generate", help="write a generated set (tables + images + audio)")
@@ -36,8 +38,11 @@ def add_parser(sub: Any) -> None:
     ev.set_defaults(run=run_evaluate)
 
     run = actions.add_parser("run", help="generate, train every fusion, score, one comparison report")
-    run.add_argument("--fusions", default="concat,film,relation,transformer",
-                     help="comma-separated fusions (transformer = mult, the cross-modal transformer)")
+    run.add_argument(
+        "--fusions",
+        default="concat,film,relation,transformer",
+        help="comma-separated fusions (transformer = mult, the cross-modal transformer)",
+    )
     run.add_argument("--n", type=int, default=3000, help="number of questions")
     run.add_argument("--epochs", type=int, default=8, help="training epochs per fusion")
     run.add_argument("--size", type=int, default=32, help="image side in pixels")
@@ -54,31 +59,47 @@ def run_generate(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     with user_errors():
-        options = GenerateOptions(n=args.n, seed=args.seed, lang=args.lang, size=args.size,
-                                  clutter=args.clutter, noise=args.noise)
+        options = GenerateOptions(
+            n=args.n, seed=args.seed, lang=args.lang, size=args.size, clutter=args.clutter, noise=args.noise
+        )
         frame = generate(args.out, options, progress=True)
     counts = frame.groupby(["ability", "split"]).size().unstack(fill_value=0)
     rows = [[a, *[int(counts.loc[a].get(s, 0)) for s in SPLITS]] for a in counts.index]
     print(format_table(rows, ["ability", *SPLITS]))
-    print(f"\n{len(frame)} questions, {frame['scene_id'].nunique()} images written to {args.out}/"
-          f" in {time.perf_counter() - started:.0f}s")
+    print(
+        f"\n{len(frame)} questions, {frame['scene_id'].nunique()} images written to {args.out}/"
+        f" in {time.perf_counter() - started:.0f}s"
+    )
     return 0
 
 
 def _print_scores(scores: Any) -> None:
     for split, part in scores.splits.items():
         rows = [
-            [a, s.category, s.questions, s.accuracy_score, f"{s.ci_low:.3f}-{s.ci_high:.3f}",
-             s.accuracy_plus_score, s.mme_score]
+            [
+                a,
+                s.category,
+                s.questions,
+                s.accuracy_score,
+                f"{s.ci_low:.3f}-{s.ci_high:.3f}",
+                s.accuracy_plus_score,
+                s.mme_score,
+            ]
             for a, s in part.abilities.items()
         ]
         print(f"\n{split}: accuracy {part.accuracy_score:.4f} over {part.questions} questions")
-        print(format_table(rows, ["ability", "category", "questions", "accuracy", "95% CI", "accuracy+", "MME"]))
-        print(format_table(
-            [["perception", part.perception_score, part.mme_perception_score],
-             ["cognition", part.cognition_score, part.mme_cognition_score]],
-            ["category", "mean accuracy", "MME total"],
-        ))
+        print(
+            format_table(rows, ["ability", "category", "questions", "accuracy", "95% CI", "accuracy+", "MME"])
+        )
+        print(
+            format_table(
+                [
+                    ["perception", part.perception_score, part.mme_perception_score],
+                    ["cognition", part.cognition_score, part.mme_cognition_score],
+                ],
+                ["category", "mean accuracy", "MME total"],
+            )
+        )
     if scores.compositional_gap is not None:
         print(f"\ncompositional gap (iid - comp accuracy): {scores.compositional_gap:.4f}")
 
@@ -111,16 +132,34 @@ def run_run(args: argparse.Namespace) -> int:
         fusions = parse_fusions(args.fusions)
     except ValueError as error:
         raise CliError(str(error)) from None
-    options = RunOptions(fusions=fusions, n=args.n, epochs=args.epochs, size=args.size, lang=args.lang,
-                         seed=args.seed, threads=args.threads or None)
+    options = RunOptions(
+        fusions=fusions,
+        n=args.n,
+        epochs=args.epochs,
+        size=args.size,
+        lang=args.lang,
+        seed=args.seed,
+        threads=args.threads or None,
+    )
     with user_errors():
         results = run_benchmark(args.out, options)
     rows = []
     for name, result in results["fusions"].items():
         iid, comp = result["scores"]["splits"]["test_iid"], result["scores"]["splits"]["test_comp"]
         relation = iid["abilities"].get("relation", {}).get("accuracy_score")
-        rows.append([name, iid["accuracy_score"], comp["accuracy_score"], iid["perception_score"],
-                     iid["cognition_score"], relation, result["train_seconds"]])
-    print("\n" + format_table(rows, ["fusion", "iid", "comp", "perception", "cognition", "relation", "train s"]))
+        rows.append(
+            [
+                name,
+                iid["accuracy_score"],
+                comp["accuracy_score"],
+                iid["perception_score"],
+                iid["cognition_score"],
+                relation,
+                result["train_seconds"],
+            ]
+        )
+    print(
+        "\n" + format_table(rows, ["fusion", "iid", "comp", "perception", "cognition", "relation", "train s"])
+    )
     print(f"\nreport: {Path(args.out) / 'report.html'}   total time: {results['total_seconds']:.0f}s")
     return 0

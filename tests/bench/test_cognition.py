@@ -1,4 +1,4 @@
-"""The cognition benchmark: generator determinism, languages, answers, splits, schema, scorer, adapter, CLI."""
+"""The cognition benchmark: determinism, languages, answers, splits, schema, scorer, adapter, CLI."""
 
 from __future__ import annotations
 
@@ -93,7 +93,11 @@ def test_register_ability_returns_the_sampler_unchanged() -> None:
 
     try:
         assert register_ability("test_counting", "perception", "a test")(sampler) is sampler
-        question = sample_question("test_counting", Scene((SceneObject("red", "square", "small", 0.1, 0.1),)), rng=np.random.default_rng(0))
+        question = sample_question(
+            "test_counting",
+            Scene((SceneObject("red", "square", "small", 0.1, 0.1),)),
+            rng=np.random.default_rng(0),
+        )
         assert question is not None and question.answer == "1"
     finally:
         abilities_module._ABILITIES.pop("test_counting", None)
@@ -115,8 +119,14 @@ def test_every_ability_is_generated_in_both_languages(generated: Path) -> None:
 
 @pytest.mark.parametrize("lang", LANGUAGES)
 def test_every_template_renders(lang: str) -> None:
-    values = {"colour": "red", "colour2": "blue", "shape": "circle", "shape2": "square",
-              "size": "small", "size2": "large"}
+    values = {
+        "colour": "red",
+        "colour2": "blue",
+        "shape": "circle",
+        "shape2": "square",
+        "size": "small",
+        "size2": "large",
+    }
     rng = np.random.default_rng(0)
     for kind, templates in TEMPLATES.items():
         assert len(templates[lang]) >= 2, kind
@@ -128,14 +138,17 @@ def test_every_template_renders(lang: str) -> None:
 
 
 # ---------------------------------------------------------------- answers on a hand-built scene
-SCENE = Scene((
-    SceneObject("red", "square", "large", 0.125, 0.125),  # top left
-    SceneObject("green", "circle", "small", 0.375, 0.125),  # top left, 0.25 from red
-    SceneObject("blue", "triangle", "large", 0.875, 0.875),  # bottom right, furthest from red
-    SceneObject("yellow", "circle", "large", 0.875, 0.375),  # top right
-))
+SCENE = Scene(
+    (
+        SceneObject("red", "square", "large", 0.125, 0.125),  # top left
+        SceneObject("green", "circle", "small", 0.375, 0.125),  # top left, 0.25 from red
+        SceneObject("blue", "triangle", "large", 0.875, 0.875),  # bottom right, furthest from red
+        SceneObject("yellow", "circle", "large", 0.875, 0.375),  # top right
+    )
+)
 CASES: list[tuple[str, dict[str, str], str]] = [
-    ("exist_colour", {"colour": "red"}, "yes"), ("exist_colour", {"colour": "purple"}, "no"),
+    ("exist_colour", {"colour": "red"}, "yes"),
+    ("exist_colour", {"colour": "purple"}, "no"),
     ("exist_shape", {"shape": "triangle"}, "yes"),
     ("exist_colour_shape", {"colour": "red", "shape": "square"}, "yes"),
     ("exist_colour_shape", {"colour": "red", "shape": "circle"}, "no"),
@@ -146,20 +159,29 @@ CASES: list[tuple[str, dict[str, str], str]] = [
     ("shape_of", {"colour": "yellow"}, "circle"),
     ("is_shape", {"colour": "blue", "shape": "triangle"}, "yes"),
     ("is_shape", {"colour": "blue", "shape": "circle"}, "no"),
-    ("size_of", {"colour": "green"}, "small"), ("is_size", {"colour": "red", "size": "small"}, "no"),
-    ("horizontal_of", {"colour": "yellow"}, "right"), ("horizontal_of", {"colour": "green"}, "left"),
-    ("vertical_of", {"colour": "yellow"}, "top"), ("vertical_of", {"colour": "blue"}, "bottom"),
-    ("count_all", {}, "4"), ("count_shape", {"shape": "circle"}, "2"), ("count_size", {"size": "large"}, "3"),
-    ("closest_shape", {"colour": "red"}, "circle"), ("furthest_shape", {"colour": "red"}, "triangle"),
-    ("closest_colour", {"colour": "red"}, "green"), ("furthest_colour", {"colour": "red"}, "blue"),
+    ("size_of", {"colour": "green"}, "small"),
+    ("is_size", {"colour": "red", "size": "small"}, "no"),
+    ("horizontal_of", {"colour": "yellow"}, "right"),
+    ("horizontal_of", {"colour": "green"}, "left"),
+    ("vertical_of", {"colour": "yellow"}, "top"),
+    ("vertical_of", {"colour": "blue"}, "bottom"),
+    ("count_all", {}, "4"),
+    ("count_shape", {"shape": "circle"}, "2"),
+    ("count_size", {"size": "large"}, "3"),
+    ("closest_shape", {"colour": "red"}, "circle"),
+    ("furthest_shape", {"colour": "red"}, "triangle"),
+    ("closest_colour", {"colour": "red"}, "green"),
+    ("furthest_colour", {"colour": "red"}, "blue"),
     ("closest_colour", {"colour": "blue"}, "yellow"),
-    ("same_shape_count", {"colour": "green"}, "1"), ("same_shape_count", {"colour": "red"}, "0"),
+    ("same_shape_count", {"colour": "green"}, "1"),
+    ("same_shape_count", {"colour": "red"}, "0"),
     ("more_shape", {"shape": "circle", "shape2": "square"}, "yes"),
     ("fewer_shape", {"shape": "triangle", "shape2": "circle"}, "yes"),
     ("more_size", {"size": "large", "size2": "small"}, "yes"),
     ("sum_shapes", {"shape": "circle", "shape2": "triangle"}, "3"),
     ("diff_shapes", {"shape": "circle", "shape2": "square"}, "1"),
-    ("remove_shape", {"shape": "circle"}, "2"), ("add_shape", {"shape": "triangle"}, "2"),
+    ("remove_shape", {"shape": "circle"}, "2"),
+    ("add_shape", {"shape": "triangle"}, "2"),
     ("not_colour_shape", {"shape": "circle", "colour": "green"}, "yes"),
     ("not_colour_shape", {"shape": "square", "colour": "red"}, "no"),
     ("is_not_shape", {"colour": "red", "shape": "circle"}, "yes"),
@@ -168,10 +190,13 @@ CASES: list[tuple[str, dict[str, str], str]] = [
     ("and_colours", {"colour": "red", "colour2": "purple"}, "no"),
     ("or_colours", {"colour": "purple", "colour2": "white"}, "no"),
     ("or_colours", {"colour": "purple", "colour2": "red"}, "yes"),
-    ("beeps_equal_count", {"beeps": "4"}, "yes"), ("beeps_equal_count", {"beeps": "3"}, "no"),
+    ("beeps_equal_count", {"beeps": "4"}, "yes"),
+    ("beeps_equal_count", {"beeps": "3"}, "no"),
     ("beeps_equal_shape", {"shape": "circle", "beeps": "2"}, "yes"),
-    ("tone_present", {"tone": "white"}, "no"), ("tone_present", {"tone": "red"}, "yes"),
-    ("tone_shape", {"tone": "blue"}, "triangle"), ("tone_size", {"tone": "green"}, "small"),
+    ("tone_present", {"tone": "white"}, "no"),
+    ("tone_present", {"tone": "red"}, "yes"),
+    ("tone_shape", {"tone": "blue"}, "triangle"),
+    ("tone_size", {"tone": "green"}, "small"),
 ]
 
 
@@ -194,13 +219,27 @@ def test_samplers_give_vocabulary_answers_on_random_scenes() -> None:
             scene = sample_scene(rng, int(rng.integers(2, 9)))
             question = sample_question(ability, scene, rng)
             if question is not None:
-                assert question.answer == answer_question(scene, question.kind, **question.slots, **question.audio)
+                assert question.answer == answer_question(
+                    scene, question.kind, **question.slots, **question.audio
+                )
                 assert bool(question.audio) == get_ability(ability).needs_audio
                 answers.add(question.answer)
         assert answers <= set(VOCABULARY) and len(answers) >= 2, ability
 
 
 # ---------------------------------------------------------------- splits and schema
+def test_recorded_questions_match_the_table_and_the_answer_functions(generated: Path) -> None:
+    table = load_table(generated)
+    lines = (generated / "scenes.jsonl").read_text(encoding="utf-8").splitlines()
+    records = {r["scene_id"]: r for r in map(json.loads, lines)}
+    scenes = load_scenes(generated)
+    for scene_id, rows in table.groupby("scene_id"):
+        asked = records[scene_id]["questions"]
+        assert list(rows["answer"]) == [q["answer"] for q in asked]
+        for q in asked:
+            assert answer_question(scenes[scene_id], q["kind"], **q["slots"], **q["audio"]) == q["answer"]
+
+
 def test_compositional_split_holds_out_its_colour_shape_pairs(generated: Path) -> None:
     held_out = held_out_pairs()
     scenes = load_scenes(generated)
@@ -212,9 +251,10 @@ def test_compositional_split_holds_out_its_colour_shape_pairs(generated: Path) -
             assert pairs & held_out, scene_id
         else:
             assert not pairs & held_out, scene_id
-    seen = table[table["split"] != "test_comp"]
-    english = " ".join(seen.loc[seen["lang"] == "en", "question"])
-    assert not any(f"{colour} {shape}" in english for colour, shape in held_out)
+    lines = (generated / "scenes.jsonl").read_text(encoding="utf-8").splitlines()
+    for record in map(json.loads, lines):
+        named = {(q["slots"].get("colour"), q["slots"].get("shape")) for q in record["questions"]}
+        assert not (named & held_out) or record["split"] == "test_comp", record
     train_ids = set(table.loc[table["split"] == "train", "scene_id"])
     train_objects = [o for i in train_ids for o in scenes[i].objects]
     assert {c for c, _ in held_out} <= {o.colour for o in train_objects}
@@ -254,12 +294,18 @@ def test_wilson_interval() -> None:
 
 def test_scorer_on_hand_made_predictions() -> None:
     rows = [  # (split, ability, scene, answer, prediction)
-        ("test_iid", "existence", 1, "yes", " Yes"), ("test_iid", "existence", 1, "no", "no"),
-        ("test_iid", "existence", 2, "yes", "yes"), ("test_iid", "existence", 2, "no", "yes"),
-        ("test_iid", "relation", 3, "red", "red"), ("test_iid", "relation", 3, "circle", "circle"),
-        ("test_iid", "relation", 4, "2", "2"), ("test_iid", "relation", 4, "blue", "blue"),
-        ("test_comp", "existence", 5, "yes", "yes"), ("test_comp", "existence", 5, "no", None),
-        ("test_comp", "relation", 6, "red", "blue"), ("test_comp", "relation", 6, "1", "2"),
+        ("test_iid", "existence", 1, "yes", " Yes"),
+        ("test_iid", "existence", 1, "no", "no"),
+        ("test_iid", "existence", 2, "yes", "yes"),
+        ("test_iid", "existence", 2, "no", "yes"),
+        ("test_iid", "relation", 3, "red", "red"),
+        ("test_iid", "relation", 3, "circle", "circle"),
+        ("test_iid", "relation", 4, "2", "2"),
+        ("test_iid", "relation", 4, "blue", "blue"),
+        ("test_comp", "existence", 5, "yes", "yes"),
+        ("test_comp", "existence", 5, "no", None),
+        ("test_comp", "relation", 6, "red", "blue"),
+        ("test_comp", "relation", 6, "1", "2"),
     ]
     frame = pd.DataFrame(rows, columns=["split", "ability", "scene_id", "answer", "prediction"])
     scores = score_predictions(frame)
@@ -281,8 +327,18 @@ def test_scorer_on_hand_made_predictions() -> None:
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("Yes.", "yes"), ("是", "yes"), ("不是", "no"), ("three", "3"), ("红色", "red"), ("Large", "large"),
-     ("圆形", "circle"), ("Left, I think", "left"), ("7", "7"), ("Perhaps so", "perhaps so")],
+    [
+        ("Yes.", "yes"),
+        ("是", "yes"),
+        ("不是", "no"),
+        ("three", "3"),
+        ("红色", "red"),
+        ("Large", "large"),
+        ("圆形", "circle"),
+        ("Left, I think", "left"),
+        ("7", "7"),
+        ("Perhaps so", "perhaps so"),
+    ],
 )
 def test_normalize_answer(raw: str, expected: str) -> None:
     assert normalize_answer(raw) == expected
@@ -331,27 +387,59 @@ def _tiny_config(output_dir: Path) -> dict[str, Any]:
             "fusion": {"type": "relation", "regions": "image", "hidden_dim": 8, "relation_dim": 16},
             "head": {"hidden_dim": 16},
         },
-        "training": {"epochs": 1, "batch_size": 16, "progress": False, "tensorboard": False,
-                     "num_workers": 0, "output_dir": str(output_dir)},
+        "training": {
+            "epochs": 1,
+            "batch_size": 16,
+            "progress": False,
+            "tensorboard": False,
+            "num_workers": 0,
+            "output_dir": str(output_dir),
+        },
     }
 
 
 def test_cli_generate_then_evaluate_a_bundle(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = tmp_path / "data"
-    args = ["bench", "cognition", "generate", "--n", "60", "--seed", "1", "--out", str(data),
-            "--size", "32", "--lang", "both"]
+    args = [
+        "bench",
+        "cognition",
+        "generate",
+        "--n",
+        "60",
+        "--seed",
+        "1",
+        "--out",
+        str(data),
+        "--size",
+        "32",
+        "--lang",
+        "both",
+    ]
     assert main(args) == 0
     assert "cross_modal" in capsys.readouterr().out
     predictor = Predictor(config=_tiny_config(tmp_path / "run")).fit(data / "train.csv", data / "valid.csv")
     bundle = predictor.save(tmp_path / "bundle")
     report, scores_json = tmp_path / "report.html", tmp_path / "scores.json"
-    args = ["bench", "cognition", "evaluate", str(bundle), str(data), "--report", str(report),
-            "--json", str(scores_json)]
+    args = [
+        "bench",
+        "cognition",
+        "evaluate",
+        str(bundle),
+        str(data),
+        "--report",
+        str(report),
+        "--json",
+        str(scores_json),
+    ]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "test_iid" in out and "test_comp" in out and "compositional gap" in out
     page = report.read_text(encoding="utf-8")
-    assert 'data-plot="radar"' in page and "data:image/png;base64," in page and "http" not in page.split("<body>")[1]
+    assert (
+        'data-plot="radar"' in page
+        and "data:image/png;base64," in page
+        and "http" not in page.split("<body>")[1]
+    )
     saved = json.loads(scores_json.read_text())
     assert set(saved["splits"]) == {"test_iid", "test_comp"}
     # the one-row-at-a-time adapter agrees with the batched predictions
@@ -369,8 +457,19 @@ def test_cli_generate_then_evaluate_a_bundle(tmp_path: Path, capsys: pytest.Capt
 
 def test_cli_run_compares_fusions(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "run"
-    args = ["bench", "cognition", "run", "--fusions", "concat,transformer", "--n", "60", "--epochs", "1",
-            "--out", str(out)]
+    args = [
+        "bench",
+        "cognition",
+        "run",
+        "--fusions",
+        "concat,transformer",
+        "--n",
+        "60",
+        "--epochs",
+        "1",
+        "--out",
+        str(out),
+    ]
     assert main(args) == 0
     printed = capsys.readouterr().out
     assert "transformer" in printed and "concat" in printed

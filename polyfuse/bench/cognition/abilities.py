@@ -125,10 +125,12 @@ def _absent_colours(scene: Scene) -> list[str]:
     return [c for c in COLOURS if c not in scene.colours]
 
 
-def _colour(scene: Scene, rng: np.random.Generator, present: bool) -> str:
-    """A present (or, when there is one, an absent) colour."""
+def _colour(scene: Scene, rng: np.random.Generator, present: bool) -> str | None:
+    """A present colour, or an absent one (None when every colour is present)."""
+    if present:
+        return _subject(scene, rng).colour
     absent = _absent_colours(scene)
-    return _pick(rng, absent) if absent and not present else _subject(scene, rng).colour
+    return _pick(rng, absent) if absent else None
 
 
 def _two_shapes(rng: np.random.Generator) -> tuple[str, str]:
@@ -142,10 +144,13 @@ def _existence(scene: Scene, rng: np.random.Generator) -> Choice | None:
     subject, present = _subject(scene, rng), _coin(rng)
     kind = _pick(rng, ["exist_colour", "exist_shape", "exist_colour_shape"])
     if kind == "exist_colour":
-        return kind, {"colour": _colour(scene, rng, present)}, {}
+        colour = _colour(scene, rng, present)
+        return None if colour is None else (kind, {"colour": colour}, {})
     if kind == "exist_shape":
         missing = [s for s in SHAPES if s not in {o.shape for o in scene.objects}]
-        return kind, {"shape": subject.shape if present or not missing else _pick(rng, missing)}, {}
+        if not present and not missing:
+            return None  # every shape is here: ask another question, to keep yes and no balanced
+        return kind, {"shape": subject.shape if present else _pick(rng, missing)}, {}
     if present:
         return kind, {"colour": subject.colour, "shape": subject.shape}, {}
     pairs = [(c, s) for c in COLOURS for s in SHAPES if _plausible(scene, c, s)]
@@ -161,7 +166,8 @@ def _colour_ability(scene: Scene, rng: np.random.Generator) -> Choice | None:
     if shapes.count(subject.shape) == 1:
         if _coin(rng):
             return "colour_of_shape", {"shape": subject.shape}, {}
-        colour = subject.colour if _coin(rng) else _pick(rng, [c for c in COLOURS if c != subject.colour])
+        others = [c for c in COLOURS if c != subject.colour and _plausible(scene, c, subject.shape)]
+        colour = subject.colour if _coin(rng) else _pick(rng, others)
         return "is_colour", {"shape": subject.shape, "colour": colour}, {}
     return "colour_of_sized_shape", {"size": subject.size, "shape": subject.shape}, {}
 
@@ -203,7 +209,9 @@ def _count_ability(scene: Scene, rng: np.random.Generator) -> Choice | None:
 @register_ability("relation", "cognition", "shape or colour of the object closest to / furthest from another")
 def _relation(scene: Scene, rng: np.random.Generator) -> Choice | None:
     subject = _subject(scene, rng)
-    kind = _pick(rng, ["closest_shape", "furthest_shape", "closest_colour", "furthest_colour", "same_shape_count"])
+    kind = _pick(
+        rng, ["closest_shape", "furthest_shape", "closest_colour", "furthest_colour", "same_shape_count"]
+    )
     others = ranked_neighbours(scene, subject.colour)
     if not others:
         return None
@@ -215,7 +223,9 @@ def _relation(scene: Scene, rng: np.random.Generator) -> Choice | None:
     return kind, {"colour": subject.colour}, {}
 
 
-@register_ability("comparison", "cognition", "are there more (fewer) objects of one shape or size than another")
+@register_ability(
+    "comparison", "cognition", "are there more (fewer) objects of one shape or size than another"
+)
 def _comparison(scene: Scene, rng: np.random.Generator) -> Choice | None:
     kind = _pick(rng, ["more_shape", "fewer_shape", "more_size"])
     if kind == "more_size":
@@ -248,10 +258,13 @@ def _logic(scene: Scene, rng: np.random.Generator) -> Choice | None:
         shape = subject.shape if _coin(rng) else _other_shape(scene, subject, rng)
         return kind, {"colour": subject.colour, "shape": shape}, {}
     if kind == "and_colours":  # both present half the time, else one of them absent
-        first, want_present = subject.colour, _coin(rng)
+        first: str | None = subject.colour
+        want_present = _coin(rng)
     else:  # neither present half the time, else the first present
         want_present = not _coin(rng)
         first = _colour(scene, rng, present=want_present)
+    if first is None:
+        return None
     pool = [c for c in COLOURS if c != first and (c in scene.colours) == want_present]
     if kind == "or_colours" and want_present:
         pool = [c for c in COLOURS if c != first]
@@ -270,9 +283,16 @@ def _cross_modal(scene: Scene, rng: np.random.Generator) -> Choice | None:
     kind = _pick(rng, ["beeps_equal_count", "beeps_equal_shape", "tone_present", "tone_shape", "tone_size"])
     if kind.startswith("beeps"):
         shape = _pick(rng, SHAPES)
-        target = len(scene.objects) if kind == "beeps_equal_count" else sum(o.shape == shape for o in scene.objects)
-        beeps = target if _coin(rng) and target >= 1 else int(rng.integers(1, MAX_BEEPS + 1))
+        target = (
+            len(scene.objects)
+            if kind == "beeps_equal_count"
+            else sum(o.shape == shape for o in scene.objects)
+        )
+        if _coin(rng) and target >= 1:
+            beeps = target
+        else:
+            beeps = _pick(rng, [k for k in range(1, MAX_BEEPS + 1) if k != target])
         slots = {} if kind == "beeps_equal_count" else {"shape": shape}
         return kind, slots, {"beeps": str(beeps)}
     tone = _colour(scene, rng, present=kind != "tone_present" or _coin(rng))
-    return kind, {}, {"tone": tone}
+    return None if tone is None else (kind, {}, {"tone": tone})

@@ -46,14 +46,39 @@ if TYPE_CHECKING:
 log = logging.getLogger("polyfuse")
 Answerer = Callable[[Image.Image, str, "np.ndarray | None"], str]
 
-_NUMBER_WORDS = "zero one two three four five six seven eight nine ten".split()
+_NUMBER_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"]
 _ZH_NUMBERS = "零一二三四五六七八九十"
 _SYNONYMS: dict[str, str] = {
-    "true": "yes", "y": "yes", "yeah": "yes", "false": "no", "n": "no", "big": "large", "little": "small",
-    "upper": "top", "up": "top", "lower": "bottom", "down": "bottom",
-    "是": "yes", "对": "yes", "有": "yes", "是的": "yes", "否": "no", "不是": "no", "不对": "no", "没有": "no",
-    "不": "no", "左": "left", "左边": "left", "右": "right", "右边": "right", "上": "top", "上方": "top",
-    "下": "bottom", "下方": "bottom", "方形": "square", "圆": "circle",
+    "true": "yes",
+    "y": "yes",
+    "yeah": "yes",
+    "false": "no",
+    "n": "no",
+    "big": "large",
+    "little": "small",
+    "upper": "top",
+    "up": "top",
+    "lower": "bottom",
+    "down": "bottom",
+    "是": "yes",
+    "对": "yes",
+    "有": "yes",
+    "是的": "yes",
+    "否": "no",
+    "不是": "no",
+    "不对": "no",
+    "没有": "no",
+    "不": "no",
+    "左": "left",
+    "左边": "left",
+    "右": "right",
+    "右边": "right",
+    "上": "top",
+    "上方": "top",
+    "下": "bottom",
+    "下方": "bottom",
+    "方形": "square",
+    "圆": "circle",
     **{w: str(i) for i, w in enumerate(_NUMBER_WORDS)},
     **{w: str(i) for i, w in enumerate(_ZH_NUMBERS)},
     **{zh: en for kind in WORDS["zh"].values() for en, zh in kind.items()},
@@ -114,9 +139,16 @@ def answer_rows(
             errors.append(f"{type(error).__name__}: {error}")
     failed = sum(e is not None for e in errors)
     if failed:
-        log.warning("the answerer failed on %d of %d questions (first: %s)", failed, len(rows),
-                    next(e for e in errors if e))
-    return rows.assign(raw=raw, prediction=[normalize_answer(r) for r in raw], error=errors)
+        log.warning(
+            "the answerer failed on %d of %d questions (first: %s)",
+            failed,
+            len(rows),
+            next(e for e in errors if e),
+        )
+    predictions = [normalize_answer(r) for r in raw]
+    return rows.assign(
+        raw=pd.Series(raw, dtype=object), prediction=predictions, error=pd.Series(errors, dtype=object)
+    )
 
 
 def score_callable(
@@ -162,7 +194,9 @@ def predictor_answerer(predictor: Predictor) -> Answerer:
             wav = io.BytesIO()
             write_wav(wav, audio)
             clip = wav.getvalue()
-        row = pd.DataFrame({image_column: [png.getvalue()], question_column: [question], audio_column: [clip]})
+        row = pd.DataFrame(
+            {image_column: [png.getvalue()], question_column: [question], audio_column: [clip]}
+        )
         output = predictor.predict(row)
         return str(output["prediction"].iloc[0])
 

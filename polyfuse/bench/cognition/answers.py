@@ -119,8 +119,12 @@ ANSWERS.update(
             any(o.shape == shape and o.colour != colour for o in s.objects)
         ),
         "is_not_shape": lambda s, colour, shape: yes_no(the_one(s, colour=colour).shape != shape),
-        "and_colours": lambda s, colour, colour2: yes_no(count(s, colour=colour) > 0 and count(s, colour=colour2) > 0),
-        "or_colours": lambda s, colour, colour2: yes_no(count(s, colour=colour) > 0 or count(s, colour=colour2) > 0),
+        "and_colours": lambda s, colour, colour2: yes_no(
+            count(s, colour=colour) > 0 and count(s, colour=colour2) > 0
+        ),
+        "or_colours": lambda s, colour, colour2: yes_no(
+            count(s, colour=colour) > 0 or count(s, colour=colour2) > 0
+        ),
         # cross-modal: ``beeps`` (a number) and ``tone`` (a colour) are carried by the audio
         "beeps_equal_count": lambda s, beeps: yes_no(int(beeps) == len(s.objects)),
         "beeps_equal_shape": lambda s, shape, beeps: yes_no(int(beeps) == count(s, shape=shape)),

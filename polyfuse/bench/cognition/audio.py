@@ -31,9 +31,7 @@ COLOUR_PITCHES: dict[str, float] = {c: 250.0 * 2.0 ** (i / 2) for i, c in enumer
 MAX_BEEPS = 8
 
 
-def tone_sequence(
-    pitches: Sequence[float], rng: np.random.Generator, noise: float = 0.0
-) -> np.ndarray:
+def tone_sequence(pitches: Sequence[float], rng: np.random.Generator, noise: float = 0.0) -> np.ndarray:
     """Tones of the given pitches one after another: float32 samples in [-1, 1].
 
     Each tone lasts 70-100 ms with a Hann envelope, followed by 50-70 ms of silence, after a

@@ -9,7 +9,8 @@ Layout of the output folder::
     train.csv valid.csv test_iid.csv test_comp.csv
                             one table per split with the model columns only (image, question,
                             audio, answer), so `polyfuse train` on them sees no answer-leaking caption
-    scenes.jsonl            the objects of every scene (for scoring, debugging, other tools)
+    scenes.jsonl            every scene's objects and its questions' kinds, slot values, audio
+                            values and answers (for checking, debugging, other tools)
     meta.json               the options, vocabulary, abilities, held-out pairs and audio codes
 
 Each scene gets one ability and ``questions_per_scene`` questions of it (different answers where
@@ -40,7 +41,12 @@ SPLITS = ("train", "valid", "test_iid", "test_comp")
 TEST_SPLITS = ("test_iid", "test_comp")
 MODEL_COLUMNS = ("image", "question", "audio", "answer")
 META_COLUMNS = ("ability", "category", "lang", "caption", "scene_id", "split")
-COLUMN_MODALITIES = {"image": "image", "question": "text", "audio": "audio", **dict.fromkeys(META_COLUMNS, "ignore")}
+COLUMN_MODALITIES = {
+    "image": "image",
+    "question": "text",
+    "audio": "audio",
+    **dict.fromkeys(META_COLUMNS, "ignore"),
+}
 """The ``data.columns`` a polyfuse config needs to train on ``table.csv`` (metadata ignored)."""
 
 
@@ -80,7 +86,10 @@ class GenerateOptions:
             raise ValueError("need 2 <= min_objects <= max_objects <= 8")
         if self.questions_per_scene < 1 or self.noise < 0 or len(self.fractions) != len(SPLITS):
             raise ValueError("questions_per_scene must be >= 1, noise >= 0, and one fraction per split")
-        if self.num_scenes < len(SPLITS) or sum(split_sizes(self.num_scenes, self.fractions)[1:]) >= self.num_scenes:
+        if (
+            self.num_scenes < len(SPLITS)
+            or sum(split_sizes(self.num_scenes, self.fractions)[1:]) >= self.num_scenes
+        ):
             raise ValueError(f"n={self.n} is too small to fill the {len(SPLITS)} splits")
         for name in self.abilities or ():
             get_ability(name)
@@ -116,8 +125,9 @@ def _questions(scene: Scene, ability: str, count: int, rng: np.random.Generator)
     chosen: list[Question] = []
     for attempt in range(60):
         question = sample_question(ability, scene, rng)
-        if question is None or any((q.kind, q.slots, q.audio) == (question.kind, question.slots, question.audio)
-                                   for q in chosen):
+        if question is None or any(
+            (q.kind, q.slots, q.audio) == (question.kind, question.slots, question.audio) for q in chosen
+        ):
             continue
         if attempt < 30 and any(q.answer == question.answer for q in chosen):
             continue
@@ -158,12 +168,22 @@ def _scene_rows(
             audio_path = f"audio/{scene_id:06d}_{j}.wav"
             audio_codes.write_wav(out / audio_path, clip)
         assert question.answer in VOCABULARY, question
-        rows.append({
-            "image": image_path, "question": render(question.kind, question.slots, lang, rng),
-            "audio": audio_path, "answer": question.answer, "ability": ability, "category": category,
-            "lang": lang, "caption": text, "scene_id": scene_id, "split": split,
-        })
-    record = {"scene_id": scene_id, "split": split, "ability": ability, **scene.to_dict()}
+        rows.append(
+            {
+                "image": image_path,
+                "question": render(question.kind, question.slots, lang, rng),
+                "audio": audio_path,
+                "answer": question.answer,
+                "ability": ability,
+                "category": category,
+                "lang": lang,
+                "caption": text,
+                "scene_id": scene_id,
+                "split": split,
+            }
+        )
+    asked = [{"kind": q.kind, "slots": q.slots, "audio": q.audio, "answer": q.answer} for q in questions]
+    record = {"scene_id": scene_id, "split": split, "ability": ability, **scene.to_dict(), "questions": asked}
     return record, rows
 
 
@@ -187,7 +207,9 @@ def _meta(options: GenerateOptions, frame: pd.DataFrame) -> dict[str, Any]:
     }
 
 
-def generate(out_dir: str | Path, options: GenerateOptions | None = None, progress: bool = False) -> pd.DataFrame:
+def generate(
+    out_dir: str | Path, options: GenerateOptions | None = None, progress: bool = False
+) -> pd.DataFrame:
     """Generate a set into ``out_dir`` (see the module docstring) and return the full table."""
     options = options or GenerateOptions()
     out = Path(out_dir)
@@ -205,8 +227,9 @@ def generate(out_dir: str | Path, options: GenerateOptions | None = None, progre
         part.to_csv(out / f"{split}.csv", index=False, lineterminator="\n")
     lines = [json.dumps(r, ensure_ascii=False) for r in records]
     (out / "scenes.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    (out / "meta.json").write_text(json.dumps(_meta(options, frame), indent=2, ensure_ascii=False) + "\n",
-                                   encoding="utf-8")
+    (out / "meta.json").write_text(
+        json.dumps(_meta(options, frame), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
     return frame
 
 

@@ -73,33 +73,66 @@ def _value(part: SplitScores | None, key: str) -> Any:
 def summary_table(results: Mapping[str, CognitionScores], extra: Mapping[str, Mapping[str, Any]]) -> Table:
     """One row per model: overall, perception, cognition, MME totals, gap, and ``extra`` columns."""
     extra_keys = list(dict.fromkeys(k for row in extra.values() for k in row))
-    header = ["model", "iid accuracy", "comp accuracy", "gap", "perception", "cognition",
-              "MME perception", "MME cognition", *extra_keys]
+    header = [
+        "model",
+        "iid accuracy",
+        "comp accuracy",
+        "gap",
+        "perception",
+        "cognition",
+        "MME perception",
+        "MME cognition",
+        *extra_keys,
+    ]
     rows = []
     for name, scores in results.items():
         iid, comp = scores.splits.get("test_iid"), scores.splits.get("test_comp")
-        rows.append([
-            name, _value(iid, "accuracy_score"), _value(comp, "accuracy_score"), scores.compositional_gap,
-            _value(iid, "perception_score"), _value(iid, "cognition_score"),
-            _value(iid, "mme_perception_score"), _value(iid, "mme_cognition_score"),
-            *[extra.get(name, {}).get(k) for k in extra_keys],
-        ])
+        rows.append(
+            [
+                name,
+                _value(iid, "accuracy_score"),
+                _value(comp, "accuracy_score"),
+                scores.compositional_gap,
+                _value(iid, "perception_score"),
+                _value(iid, "cognition_score"),
+                _value(iid, "mme_perception_score"),
+                _value(iid, "mme_cognition_score"),
+                *[extra.get(name, {}).get(k) for k in extra_keys],
+            ]
+        )
     return Table(header, rows)
 
 
 def ability_table(scores: CognitionScores) -> Table:
     """Per ability: iid accuracy with its interval, accuracy+, MME score, comp accuracy, gap."""
-    header = ["ability", "category", "questions", "accuracy", "95% CI", "accuracy+", "MME score",
-              "comp accuracy", "gap"]
+    header = [
+        "ability",
+        "category",
+        "questions",
+        "accuracy",
+        "95% CI",
+        "accuracy+",
+        "MME score",
+        "comp accuracy",
+        "gap",
+    ]
     iid, comp = scores.splits.get("test_iid"), scores.splits.get("test_comp")
     rows: list[list[Any]] = []
     for name, s in (iid.abilities if iid else {}).items():
         comp_score = comp.abilities.get(name) if comp else None
-        rows.append([
-            name, s.category, s.questions, s.accuracy_score, f"{s.ci_low:.3f}-{s.ci_high:.3f}",
-            s.accuracy_plus_score, s.mme_score, comp_score.accuracy_score if comp_score else None,
-            scores.ability_gaps.get(name),
-        ])
+        rows.append(
+            [
+                name,
+                s.category,
+                s.questions,
+                s.accuracy_score,
+                f"{s.ci_low:.3f}-{s.ci_high:.3f}",
+                s.accuracy_plus_score,
+                s.mme_score,
+                comp_score.accuracy_score if comp_score else None,
+                scores.ability_gaps.get(name),
+            ]
+        )
     return Table(header, rows)
 
 

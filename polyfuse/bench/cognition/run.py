@@ -24,11 +24,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import torch
 
 from polyfuse.bench.cognition.adapter import score_predictor
 from polyfuse.bench.cognition.audio import MAX_SECONDS, SAMPLE_RATE
-from polyfuse.bench.cognition.generate import MODEL_COLUMNS, GenerateOptions, generate
+from polyfuse.bench.cognition.generate import GenerateOptions, generate
 from polyfuse.bench.cognition.report import write_cognition_report
 from polyfuse.bench.cognition.score import CognitionScores
 
@@ -80,19 +81,27 @@ def resolve_fusion(name: str) -> str:
     return resolved
 
 
-def model_config(fusion: str, options: RunOptions, output_dir: str | Path) -> dict[str, Any]:
-    """The polyfuse config (YAML layout) the benchmark trains ``fusion`` with."""
+def model_config(
+    fusion: str, options: RunOptions, output_dir: str | Path, with_audio: bool = True
+) -> dict[str, Any]:
+    """The polyfuse config (YAML layout) the benchmark trains ``fusion`` with (``with_audio``
+    False: the set has no audio, the audio column is ignored)."""
     resolved = resolve_fusion(fusion)
     stages = max(1, round(math.log2(options.size / IMAGE_GRID)))
     return {
         "data": {
             "label": "answer",
             "task": "multiclass",
-            "columns": {"image": "image", "question": "text", "audio": "audio"},
+            "columns": {"image": "image", "question": "text", "audio": "audio" if with_audio else "ignore"},
             "processors": {
                 "image": {"size": options.size, "mode": "RGB"},
-                "audio": {"sample_rate": SAMPLE_RATE, "max_seconds": MAX_SECONDS, "n_mels": 24,
-                          "n_fft": 256, "hop_length": 160},
+                "audio": {
+                    "sample_rate": SAMPLE_RATE,
+                    "max_seconds": MAX_SECONDS,
+                    "n_mels": 24,
+                    "n_fft": 256,
+                    "hop_length": 160,
+                },
                 "text": {"vocab_size": 2000, "max_length": 40},
             },
             # a validation answer the small training split never shows would stop training
@@ -121,11 +130,15 @@ def model_config(fusion: str, options: RunOptions, output_dir: str | Path) -> di
     }
 
 
-def train_fusion(fusion: str, data_dir: Path, out: Path, options: RunOptions) -> tuple[CognitionScores, float]:
+def train_fusion(
+    fusion: str, data_dir: Path, out: Path, options: RunOptions
+) -> tuple[CognitionScores, float]:
     """Train ``fusion`` on ``data_dir``'s train split, save its bundle, score it; (scores, seconds)."""
     from polyfuse.predictor import Predictor
 
-    predictor = Predictor(config=model_config(fusion, options, out / "runs" / fusion))
+    train = pd.read_csv(data_dir / "train.csv", dtype=str, keep_default_na=False)
+    with_audio = bool((train["audio"] != "").any())
+    predictor = Predictor(config=model_config(fusion, options, out / "runs" / fusion, with_audio))
     started = time.perf_counter()
     predictor.fit(data_dir / "train.csv", data_dir / "valid.csv")
     seconds = time.perf_counter() - started
@@ -148,8 +161,17 @@ def run_benchmark(
     out = Path(out_dir)
     data_dir = out / "data"
     started = time.perf_counter()
-    generate(data_dir, GenerateOptions(n=options.n, seed=options.seed, lang=options.lang, size=options.size,
-                                       clutter=options.clutter, noise=options.noise))
+    generate(
+        data_dir,
+        GenerateOptions(
+            n=options.n,
+            seed=options.seed,
+            lang=options.lang,
+            size=options.size,
+            clutter=options.clutter,
+            noise=options.noise,
+        ),
+    )
     echo(f"generated {options.n} questions in {data_dir}/ ({time.perf_counter() - started:.0f}s)")
     scores: dict[str, CognitionScores] = {}
     extra: dict[str, dict[str, Any]] = {}
@@ -157,14 +179,19 @@ def run_benchmark(
         scores[fusion], seconds = train_fusion(fusion, data_dir, out, options)
         iid = scores[fusion].splits["test_iid"]
         extra[fusion] = {"train seconds": round(seconds, 1)}
-        echo(f"{fusion}: iid accuracy {iid.accuracy_score:.3f}, relation "
-             f"{_ability_accuracy(scores[fusion], 'relation')}, trained in {seconds:.0f}s")
+        echo(
+            f"{fusion}: iid accuracy {iid.accuracy_score:.3f}, relation "
+            f"{_ability_accuracy(scores[fusion], 'relation')}, trained in {seconds:.0f}s"
+        )
     results = {
         "options": asdict(options),
         "total_seconds": round(time.perf_counter() - started, 1),
         "fusions": {
-            name: {"fusion": resolve_fusion(name), "train_seconds": extra[name]["train seconds"],
-                   "scores": s.to_dict()}
+            name: {
+                "fusion": resolve_fusion(name),
+                "train_seconds": extra[name]["train seconds"],
+                "scores": s.to_dict(),
+            }
             for name, s in scores.items()
         },
     }
@@ -188,4 +215,13 @@ def parse_fusions(text: str | Sequence[str]) -> tuple[str, ...]:
     return tuple(names)
 
 
-__all__ = ["DEFAULT_FUSIONS", "FUSION_ALIASES", "MODEL_COLUMNS", "RunOptions", "model_config", "run_benchmark"]
+__all__ = [
+    "DEFAULT_FUSIONS",
+    "FUSION_ALIASES",
+    "RunOptions",
+    "model_config",
+    "parse_fusions",
+    "resolve_fusion",
+    "run_benchmark",
+    "train_fusion",
+]

@@ -108,9 +108,7 @@ def held_out_pairs() -> frozenset[tuple[str, str]]:
     return frozenset((colour, SHAPES[i % len(SHAPES)]) for i, colour in enumerate(COLOURS))
 
 
-def sample_scene(
-    rng: np.random.Generator, num_objects: int, compositional: bool = False
-) -> Scene:
+def sample_scene(rng: np.random.Generator, num_objects: int, compositional: bool = False) -> Scene:
     """A random scene of ``num_objects`` objects (2 to 8).
 
     Ordinary scenes never contain a held-out colour-shape pair; compositional scenes give each

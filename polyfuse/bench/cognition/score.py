@@ -98,8 +98,16 @@ def _ability_score(ability: str, rows: pd.DataFrame) -> AbilityScore:
     accuracy = correct / total
     accuracy_plus = float(per_image.mean())
     return AbilityScore(
-        ability, _category(ability), total, correct, accuracy, low, high,
-        len(per_image), accuracy_plus, 100.0 * (accuracy + accuracy_plus),
+        ability,
+        _category(ability),
+        total,
+        correct,
+        accuracy,
+        low,
+        high,
+        len(per_image),
+        accuracy_plus,
+        100.0 * (accuracy + accuracy_plus),
     )
 
 
@@ -117,8 +125,14 @@ def _split_scores(split: str, rows: pd.DataFrame) -> SplitScores:
 
     perception, cognition = CATEGORIES
     return SplitScores(
-        split, len(rows), float(rows["correct"].mean()), abilities,
-        macro(perception), macro(cognition), mme(perception), mme(cognition),
+        split,
+        len(rows),
+        float(rows["correct"].mean()),
+        abilities,
+        macro(perception),
+        macro(cognition),
+        mme(perception),
+        mme(cognition),
     )
 
 
@@ -134,8 +148,9 @@ def score_predictions(frame: pd.DataFrame) -> CognitionScores:
 
     Args:
         frame: one row per question with columns ``ability``, ``scene_id``, ``split``, ``answer``
-            and ``prediction`` (normalised already, see :func:`~polyfuse.bench.cognition.adapter.normalize_answer`;
-            a missing prediction counts as wrong).
+            and ``prediction`` (already normalised, see
+            :func:`~polyfuse.bench.cognition.adapter.normalize_answer`; a missing prediction counts
+            as wrong).
 
     Returns:
         Scores for every split present, and the gap when ``test_iid`` and ``test_comp`` both are.
@@ -145,7 +160,9 @@ def score_predictions(frame: pd.DataFrame) -> CognitionScores:
         raise KeyError(f"the predictions lack the column(s) {sorted(missing)}")
     if frame.empty:
         raise ValueError("no predictions to score")
-    rows = frame.assign(correct=[is_correct(a, p) for a, p in zip(frame["answer"], frame["prediction"], strict=True)])
+    rows = frame.assign(
+        correct=[is_correct(a, p) for a, p in zip(frame["answer"], frame["prediction"], strict=True)]
+    )
     splits = {str(s): _split_scores(str(s), part) for s, part in rows.groupby("split", sort=False)}
     scores = CognitionScores(splits)
     iid, comp = splits.get("test_iid"), splits.get("test_comp")

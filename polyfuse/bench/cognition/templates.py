@@ -41,22 +41,36 @@ T = dict[str, list[str]]
 TEMPLATES: dict[str, T] = {
     # ---- existence
     "exist_colour": {
-        "en": ["Is there a {colour} object?", "Does the picture contain a {colour} object?",
-               "Can you see anything {colour}?"],
+        "en": [
+            "Is there a {colour} object?",
+            "Does the picture contain a {colour} object?",
+            "Can you see anything {colour}?",
+        ],
         "zh": ["图中有{colour}的物体吗？", "有没有{colour}的物体？", "你能看到{colour}的东西吗？"],
     },
     "exist_shape": {
-        "en": ["Is there a {shape}?", "Does the image contain a {shape}?", "Can you see a {shape} in the picture?"],
+        "en": [
+            "Is there a {shape}?",
+            "Does the image contain a {shape}?",
+            "Can you see a {shape} in the picture?",
+        ],
         "zh": ["图中有{shape}吗？", "有没有{shape}？", "你能在图中看到{shape}吗？"],
     },
     "exist_colour_shape": {
-        "en": ["Is there a {colour} {shape}?", "Does the image show a {colour} {shape}?",
-               "Can you find a {colour} {shape}?"],
+        "en": [
+            "Is there a {colour} {shape}?",
+            "Does the image show a {colour} {shape}?",
+            "Can you find a {colour} {shape}?",
+        ],
         "zh": ["图中有{colour}的{shape}吗？", "有没有{colour}的{shape}？", "你能找到{colour}的{shape}吗？"],
     },
     # ---- colour
     "colour_of_shape": {
-        "en": ["What colour is the {shape}?", "Which colour does the {shape} have?", "The {shape} is what colour?"],
+        "en": [
+            "What colour is the {shape}?",
+            "Which colour does the {shape} have?",
+            "The {shape} is what colour?",
+        ],
         "zh": ["{shape}是什么颜色的？", "那个{shape}是什么颜色？"],
     },
     "colour_of_sized_shape": {
@@ -69,8 +83,11 @@ TEMPLATES: dict[str, T] = {
     },
     # ---- shape
     "shape_of": {
-        "en": ["What shape is the {colour} object?", "What is the shape of the {colour} object?",
-               "Which shape does the {colour} object have?"],
+        "en": [
+            "What shape is the {colour} object?",
+            "What is the shape of the {colour} object?",
+            "Which shape does the {colour} object have?",
+        ],
         "zh": ["{colour}的物体是什么形状？", "{colour}物体的形状是什么？"],
     },
     "is_shape": {
@@ -79,8 +96,11 @@ TEMPLATES: dict[str, T] = {
     },
     # ---- size
     "size_of": {
-        "en": ["What size is the {colour} object?", "Is the {colour} object small or large?",
-               "How big is the {colour} object, small or large?"],
+        "en": [
+            "What size is the {colour} object?",
+            "Is the {colour} object small or large?",
+            "How big is the {colour} object, small or large?",
+        ],
         "zh": ["{colour}的物体是大还是小？", "{colour}物体的大小是什么？"],
     },
     "is_size": {
@@ -89,13 +109,17 @@ TEMPLATES: dict[str, T] = {
     },
     # ---- absolute position
     "horizontal_of": {
-        "en": ["Is the {colour} object on the left or on the right?",
-               "On which side is the {colour} object, left or right?"],
+        "en": [
+            "Is the {colour} object on the left or on the right?",
+            "On which side is the {colour} object, left or right?",
+        ],
         "zh": ["{colour}的物体在左边还是右边？", "{colour}物体位于图像的左侧还是右侧？"],
     },
     "vertical_of": {
-        "en": ["Is the {colour} object at the top or at the bottom?",
-               "Is the {colour} object in the top or the bottom half?"],
+        "en": [
+            "Is the {colour} object at the top or at the bottom?",
+            "Is the {colour} object in the top or the bottom half?",
+        ],
         "zh": ["{colour}的物体在上方还是下方？", "{colour}物体位于图像的上半部分还是下半部分？"],
     },
     # ---- count
@@ -113,28 +137,38 @@ TEMPLATES: dict[str, T] = {
     },
     # ---- relation (Sort-of-CLEVR)
     "closest_shape": {
-        "en": ["What shape is the object closest to the {colour} object?",
-               "What is the shape of the object nearest to the {colour} one?"],
+        "en": [
+            "What shape is the object closest to the {colour} object?",
+            "What is the shape of the object nearest to the {colour} one?",
+        ],
         "zh": ["离{colour}物体最近的物体是什么形状？", "距离{colour}的物体最近的那个物体是什么形状？"],
     },
     "furthest_shape": {
-        "en": ["What shape is the object furthest from the {colour} object?",
-               "What is the shape of the object farthest from the {colour} one?"],
+        "en": [
+            "What shape is the object furthest from the {colour} object?",
+            "What is the shape of the object farthest from the {colour} one?",
+        ],
         "zh": ["离{colour}物体最远的物体是什么形状？", "距离{colour}的物体最远的那个物体是什么形状？"],
     },
     "closest_colour": {
-        "en": ["What colour is the object closest to the {colour} object?",
-               "Which colour is the object nearest to the {colour} one?"],
+        "en": [
+            "What colour is the object closest to the {colour} object?",
+            "Which colour is the object nearest to the {colour} one?",
+        ],
         "zh": ["离{colour}物体最近的物体是什么颜色？", "距离{colour}的物体最近的那个物体是什么颜色？"],
     },
     "furthest_colour": {
-        "en": ["What colour is the object furthest from the {colour} object?",
-               "Which colour is the object farthest from the {colour} one?"],
+        "en": [
+            "What colour is the object furthest from the {colour} object?",
+            "Which colour is the object farthest from the {colour} one?",
+        ],
         "zh": ["离{colour}物体最远的物体是什么颜色？", "距离{colour}的物体最远的那个物体是什么颜色？"],
     },
     "same_shape_count": {
-        "en": ["How many other objects have the same shape as the {colour} object?",
-               "Besides the {colour} object, how many objects have its shape?"],
+        "en": [
+            "How many other objects have the same shape as the {colour} object?",
+            "Besides the {colour} object, how many objects have its shape?",
+        ],
         "zh": ["除了{colour}的物体，还有几个物体和它形状相同？", "有多少个其他物体与{colour}物体形状相同？"],
     },
     # ---- comparison
@@ -147,29 +181,39 @@ TEMPLATES: dict[str, T] = {
         "zh": ["{shape}比{shape2}少吗？", "{shape}的数量是否少于{shape2}？"],
     },
     "more_size": {
-        "en": ["Are there more {size} objects than {size2} objects?",
-               "Do the {size} objects outnumber the {size2} ones?"],
+        "en": [
+            "Are there more {size} objects than {size2} objects?",
+            "Do the {size} objects outnumber the {size2} ones?",
+        ],
         "zh": ["{size}物体比{size2}物体多吗？", "{size}的物体是否多于{size2}的物体？"],
     },
     # ---- arithmetic
     "sum_shapes": {
-        "en": ["How many {shapes} and {shapes2} are there in total?",
-               "What is the number of {shapes} plus the number of {shapes2}?"],
+        "en": [
+            "How many {shapes} and {shapes2} are there in total?",
+            "What is the number of {shapes} plus the number of {shapes2}?",
+        ],
         "zh": ["{shape}和{shape2}一共有几个？", "{shape}的数量加上{shape2}的数量是多少？"],
     },
     "diff_shapes": {
-        "en": ["How many more {shapes} than {shapes2} are there?",
-               "What is the number of {shapes} minus the number of {shapes2}?"],
+        "en": [
+            "How many more {shapes} than {shapes2} are there?",
+            "What is the number of {shapes} minus the number of {shapes2}?",
+        ],
         "zh": ["{shape}比{shape2}多几个？", "{shape}的数量减去{shape2}的数量是多少？"],
     },
     "remove_shape": {
-        "en": ["If all the {shapes} were removed, how many objects would be left?",
-               "How many objects would remain after taking away every {shape}?"],
+        "en": [
+            "If all the {shapes} were removed, how many objects would be left?",
+            "How many objects would remain after taking away every {shape}?",
+        ],
         "zh": ["如果去掉所有{shape}，还剩几个物体？", "拿走全部{shape}后还剩多少个物体？"],
     },
     "add_shape": {
-        "en": ["If one more {shape} were added, how many {shapes} would there be?",
-               "How many {shapes} would there be after adding another {shape}?"],
+        "en": [
+            "If one more {shape} were added, how many {shapes} would there be?",
+            "How many {shapes} would there be after adding another {shape}?",
+        ],
         "zh": ["如果再加一个{shape}，会有几个{shape}？", "再添加一个{shape}后，{shape}一共有多少个？"],
     },
     # ---- logic
@@ -178,41 +222,63 @@ TEMPLATES: dict[str, T] = {
         "zh": ["有没有不是{colour}的{shape}？", "是否存在不是{colour}的{shape}？"],
     },
     "is_not_shape": {
-        "en": ["Is the {colour} object not a {shape}?", "Is it true that the {colour} object is not a {shape}?"],
+        "en": [
+            "Is the {colour} object not a {shape}?",
+            "Is it true that the {colour} object is not a {shape}?",
+        ],
         "zh": ["“{colour}的物体不是{shape}”这句话对吗？", "{colour}的物体不是{shape}，这是真的吗？"],
     },
     "and_colours": {
-        "en": ["Is there a {colour} object and a {colour2} object?",
-               "Are both a {colour} object and a {colour2} object present?"],
-        "zh": ["图中既有{colour}的物体又有{colour2}的物体吗？", "{colour}的物体和{colour2}的物体都在图中吗？"],
+        "en": [
+            "Is there a {colour} object and a {colour2} object?",
+            "Are both a {colour} object and a {colour2} object present?",
+        ],
+        "zh": [
+            "图中既有{colour}的物体又有{colour2}的物体吗？",
+            "{colour}的物体和{colour2}的物体都在图中吗？",
+        ],
     },
     "or_colours": {
-        "en": ["Is there a {colour} object or a {colour2} object?",
-               "Is at least one of a {colour} object and a {colour2} object present?"],
+        "en": [
+            "Is there a {colour} object or a {colour2} object?",
+            "Is at least one of a {colour} object and a {colour2} object present?",
+        ],
         "zh": ["图中有{colour}或{colour2}的物体吗？", "{colour}的物体和{colour2}的物体至少有一个在图中吗？"],
     },
     # ---- cross-modal (the audio carries a number as a count of beeps, or a colour as a pitch)
     "beeps_equal_count": {
-        "en": ["Does the number of beeps equal the number of objects?", "Are there as many objects as beeps?"],
+        "en": [
+            "Does the number of beeps equal the number of objects?",
+            "Are there as many objects as beeps?",
+        ],
         "zh": ["哔声的次数等于物体的个数吗？", "物体的数量和哔声的次数一样吗？"],
     },
     "beeps_equal_shape": {
-        "en": ["Are there as many {shapes} as beeps?", "Does the number of beeps match the number of {shapes}?"],
+        "en": [
+            "Are there as many {shapes} as beeps?",
+            "Does the number of beeps match the number of {shapes}?",
+        ],
         "zh": ["{shape}的数量和哔声的次数一样吗？", "哔声的次数等于{shape}的个数吗？"],
     },
     "tone_present": {
-        "en": ["Is the colour named by the tone in the picture?",
-               "Does the image contain an object of the colour the tone names?"],
+        "en": [
+            "Is the colour named by the tone in the picture?",
+            "Does the image contain an object of the colour the tone names?",
+        ],
         "zh": ["音调代表的颜色在图中出现了吗？", "图中有音调所代表颜色的物体吗？"],
     },
     "tone_shape": {
-        "en": ["What shape is the object whose colour the tone names?",
-               "The tone names a colour: what shape is the object of that colour?"],
+        "en": [
+            "What shape is the object whose colour the tone names?",
+            "The tone names a colour: what shape is the object of that colour?",
+        ],
         "zh": ["音调所代表颜色的物体是什么形状？", "声音代表一种颜色，这种颜色的物体是什么形状？"],
     },
     "tone_size": {
-        "en": ["Is the object whose colour the tone names small or large?",
-               "The tone names a colour: what size is the object of that colour?"],
+        "en": [
+            "Is the object whose colour the tone names small or large?",
+            "The tone names a colour: what size is the object of that colour?",
+        ],
         "zh": ["音调所代表颜色的物体是大还是小？", "声音代表一种颜色，这种颜色的物体是大还是小？"],
     },
 }

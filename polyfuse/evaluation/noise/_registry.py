@@ -83,8 +83,3 @@ def uniform(shape: Sequence[int], generator: torch.Generator, like: Tensor) -> T
 def normal(shape: Sequence[int], generator: torch.Generator, like: Tensor) -> Tensor:
     """Standard normal draws from ``generator`` (CPU), moved to ``like``'s device."""
     return torch.randn(tuple(shape), generator=generator).to(like.device)
-
-
-def describe(key: str) -> str:
-    """The one-line description of a registered injector."""
-    return INJECTORS.get(key).description

@@ -1,4 +1,5 @@
-"""The HTML report: matplotlib plots (``plots``), page assembly (``html``), sections (``sections``)."""
+"""The HTML report: matplotlib plots (``plots``, ``compare_plots``), page assembly (``html``) and
+sections built from results (``sections``)."""
 
 from polyfuse.evaluation.report.html import Plot, Section, Table, render_html, render_plot, write_report
 from polyfuse.evaluation.report.sections import (

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from polyfuse.evaluation.report import plots
+from polyfuse.evaluation.report import compare_plots, plots
 from polyfuse.evaluation.report.html import Section, Table, render_plot, write_report
 
 EVALUATION_PLOTS = (
@@ -153,7 +153,7 @@ def compare_sections(
         f"Fusions {', '.join(result['fusions'])}, seeds {result['seeds']},"
         f" scored on {result['evaluated_on']}.",
         Table(*table),
-        render_plot("compare_scores", plots.compare_scores(summary)),
+        render_plot("compare_scores", compare_plots.compare_scores(summary)),
     ]
     overview += [f"Failed run: {e}" for e in errors]
     sections = [Section("Fusions side by side", overview)]
@@ -162,7 +162,7 @@ def compare_sections(
         sections.append(
             Section(
                 "Learning curves",
-                [render_plot("compare_learning_curves", plots.compare_learning_curves(good, metric))],
+                [render_plot("compare_learning_curves", compare_plots.compare_learning_curves(good, metric))],
             )
         )
     if result.get("levels"):
@@ -174,10 +174,11 @@ def compare_sections(
                     " of the same seed.",
                     render_plot(
                         "compare_robustness_curves",
-                        plots.compare_robustness_curves(result["levels"], summary, metric),
+                        compare_plots.compare_robustness_curves(result["levels"], summary, metric),
                     ),
                     render_plot(
-                        "compare_robustness_scatter", plots.compare_robustness_scatter(summary, metric)
+                        "compare_robustness_scatter",
+                        compare_plots.compare_robustness_scatter(summary, metric),
                     ),
                 ],
             )
@@ -186,7 +187,11 @@ def compare_sections(
         sections.append(
             Section(
                 "Absent modalities",
-                [render_plot("compare_absence_matrix", plots.compare_absence_matrix(summary, metric))],
+                [
+                    render_plot(
+                        "compare_absence_matrix", compare_plots.compare_absence_matrix(summary, metric)
+                    )
+                ],
             )
         )
     return sections
