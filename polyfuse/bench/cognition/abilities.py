@@ -6,11 +6,14 @@ Samplers aim at balanced yes/no answers, prefer the scene's ``focus`` objects as
 held-out colour-shape pairs in the compositional split), and, in ordinary scenes, never name a
 held-out colour-shape pair.
 
-Add an ability::
+Add an ability (a sampler returns the kind, the slots named in the text, the audio values)::
 
-    @register_ability("colour_memory", "cognition", "what colour was the object the tone names")
-    def _colour_memory(scene, rng):
+    @register_ability("tone_shape", "cognition", "the shape of the object the tone names", needs_audio=True)
+    def _tone_shape(scene, rng):
         return "tone_shape", {}, {"tone": scene.objects[0].colour}
+
+A new question kind also needs an answer function in ``answers.ANSWERS`` and templates in
+``templates.TEMPLATES``.
 """
 
 from __future__ import annotations
