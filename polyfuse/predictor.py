@@ -127,9 +127,6 @@ class Predictor:
         return self.fitted_
 
     # ------------------------------------------------------------------ inference
-    def _chunks(self, data: DataLike, chunk_rows: int, base_dir: str | Path | None) -> Any:
-        return iter_table(data, chunk_rows, base_dir)
-
     def predict(
         self,
         data: DataLike,
@@ -160,7 +157,7 @@ class Predictor:
         or the working directory for a DataFrame).
         """
         fitted = self.fitted
-        for table in self._chunks(data, chunk_rows, base_dir):
+        for table in iter_table(data, chunk_rows, base_dir):
             encoded = encode_rows(table, fitted.inputs, progress=progress, desc="reading")
             outputs, index, _ = run_outputs(fitted, encoded, self.config.training.batch_size, progress)
             frame = fitted.model.task.to_frame(outputs, proba)
@@ -192,7 +189,7 @@ class Predictor:
         fitted = self.fitted
         labels = (fitted.schema.label, fitted.labels)
         outputs, targets, bad, total = [], [], 0, 0
-        for table in self._chunks(data, chunk_rows, base_dir):
+        for table in iter_table(data, chunk_rows, base_dir):
             if fitted.schema.label not in table.frame.columns:
                 raise KeyError(f"label column {fitted.schema.label!r} is not in {table.source}")
             encoded = encode_rows(table, fitted.inputs, labels, progress=progress, desc="reading")
@@ -212,7 +209,7 @@ class Predictor:
         """Fused embeddings ``(N_good_rows, D)`` of the readable rows, in row order."""
         fitted = self.fitted
         parts = []
-        for table in self._chunks(data, chunk_rows, base_dir):
+        for table in iter_table(data, chunk_rows, base_dir):
             encoded = encode_rows(table, fitted.inputs)
             for batch in batches(fitted, encoded, self.config.training.batch_size):
                 with torch.no_grad():
