@@ -30,6 +30,12 @@ def add_parser(sub: Any) -> None:
         "--baseline", help="fusion for effective robustness (default: late if compared, else the first)"
     )
     p.add_argument("--epochs", type=int, help="override training.epochs")
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="runs trained at once in worker processes, each with cpu_count // jobs threads",
+    )
     p.set_defaults(run=run)
 
 
@@ -84,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
             absence=args.absence,
             levels=parse_levels(args.levels),
             baseline=args.baseline,
+            jobs=args.jobs,
         )
     out.mkdir(parents=True, exist_ok=True)
     (out / "compare.json").write_text(json.dumps(result, indent=2))

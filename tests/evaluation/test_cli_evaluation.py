@@ -128,3 +128,20 @@ def test_compare_two_fusions_two_seeds(
 def test_compare_rejects_unknown_fusions(compare_config: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["compare", str(compare_config), "--fusions", "concat,nosuch"]) == 2
     assert "valid fusions: " in capsys.readouterr().err
+
+
+def test_compare_jobs_run_in_workers_with_the_same_results(compare_config: Path, tmp_path: Path) -> None:
+    from polyfuse.config import load_config
+    from polyfuse.evaluation.compare import compare_fusions
+
+    values = load_config(compare_config).model_dump()
+    values["training"]["progress"] = False
+    serial = compare_fusions(values, ["concat"], [0, 1], tmp_path / "serial")
+    parallel = compare_fusions(values, ["concat"], [0, 1], tmp_path / "parallel", jobs=2)
+    assert [r["seed"] for r in parallel["runs"]] == [0, 1] and not any(r["error"] for r in parallel["runs"])
+    for one, other in zip(serial["runs"], parallel["runs"], strict=True):
+        assert one["parameters"] == other["parameters"]
+        # the workers run one torch thread each, as this test process does (conftest)
+        assert one["metrics"]["accuracy_score"] == pytest.approx(other["metrics"]["accuracy_score"])
+        assert one["history"][-1]["train_loss"] == pytest.approx(other["history"][-1]["train_loss"], rel=1e-5)
+    assert (tmp_path / "parallel" / "concat-seed1" / "model" / "model.safetensors").is_file()
