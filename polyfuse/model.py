@@ -12,7 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from polyfuse.data.processors.base import Features
-from polyfuse.encoders.base import Encoder, EncoderOutput
+from polyfuse.encoders.base import PRECOMPUTED, Encoder, EncoderOutput
 from polyfuse.fusion.base import Fusion
 from polyfuse.tasks.base import Task
 
@@ -99,8 +99,12 @@ class MultimodalModel(nn.Module):
         return {n: kept[:, i] for i, n in enumerate(names)}
 
     def encode(self, batch: Batch) -> dict[str, EncoderOutput]:
-        """Run every encoder: ``{input: EncoderOutput}``."""
-        return {name: enc(batch.inputs[name]) for name, enc in self.encoders.items()}
+        """Run every encoder: ``{input: EncoderOutput}``.
+
+        An input given as ``{PRECOMPUTED: (B, D)}`` (its frozen encoder's pooled output, read from
+        the embedding cache) skips its encoder and has no tokens.
+        """
+        return {name: _encode(enc, batch.inputs[name]) for name, enc in self.encoders.items()}
 
     def fuse(self, batch: Batch) -> Fused:
         """Encoders + fusion -> fused (B, D), plus what the fusion and the aligners saw."""
@@ -131,6 +135,14 @@ class MultimodalModel(nn.Module):
             terms[f"{name}_loss"] = self.alignment_weights[name] * aligner(fused.pooled, fused.present)
         terms["loss"] = torch.stack(list(terms.values())).sum()
         return terms
+
+
+def _encode(encoder: nn.Module, features: Features) -> EncoderOutput:
+    """``encoder(features)``, or the precomputed pooled output ``(B, D)`` the features carry."""
+    if PRECOMPUTED in features:
+        return EncoderOutput(features[PRECOMPUTED])
+    out: EncoderOutput = encoder(features)
+    return out
 
 
 def _tokens(out: EncoderOutput, present: Tensor) -> tuple[Tensor, Tensor]:

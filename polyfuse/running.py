@@ -30,6 +30,7 @@ from polyfuse.data.dataset import (
 from polyfuse.data.schema import TABULAR, Schema
 from polyfuse.data.tables import Table, resolve_media
 from polyfuse.evaluation.calibration import fit_temperature
+from polyfuse.frozen_inputs import precompute_frozen_inputs
 from polyfuse.model import Batch
 from polyfuse.tasks import create_label_processor
 from polyfuse.training.trainer import Trainer
@@ -147,7 +148,12 @@ def build_fitted(
     resume: bool = False,
     stop_after_epochs: int | None = None,
 ) -> Fitted:
-    """Fit processors and labels, check every row, train, and return the fitted state."""
+    """Fit processors and labels, check every row, train, and return the fitted state.
+
+    Inputs of frozen pretrained encoders are embedded once, through the embedding cache, and
+    training reads those embeddings (see :mod:`polyfuse.frozen_inputs`); the returned state keeps
+    the inputs' own processors, so it predicts from raw values.
+    """
     tc = config.training
     started = time.perf_counter()
     inputs = build_inputs(schema, config)
@@ -156,24 +162,27 @@ def build_fitted(
     labels.fit(train.frame[schema.label].tolist())
     label_pair = (schema.label, labels)
     strict = config.data.missing == "error"
-    sample = encode_rows(Table(train.frame.head(32), train.base_dir, train.source), inputs, label_pair)
+    configs = {s.name: encoder_config(config, s.name, s.modality) for s in inputs}
+    model = build_model(inputs, config, schema.task, labels, configs)
+    # issue 5: frozen encoders' outputs come from the embedding cache; `feed` is what training reads
+    frozen = precompute_frozen_inputs(tc, inputs, model, [train, valid])
+    feed = frozen.inputs
+    sample = encode_rows(Table(train.frame.head(32), train.base_dir, train.source), feed, label_pair)
     in_memory = estimate_bytes(sample.features, len(train.frame)) <= tc.cache_memory_mb * 2**20
     encoded = encode_rows(
-        train, inputs, label_pair, strict, tc.progress, "reading train", keep_features=in_memory
+        train, feed, label_pair, strict, tc.progress, "reading train", keep_features=in_memory
     )
     skipped: dict[str, int] = {}
     _check_rows(encoded, train, config, skipped)
-    valid_rows = encode_rows(valid, inputs, label_pair, strict, tc.progress, "reading valid")
+    valid_rows = encode_rows(valid, feed, label_pair, strict, tc.progress, "reading valid")
     _check_rows(valid_rows, valid, config, skipped)
     if not encoded.index or not valid_rows.index:
         raise ValueError("no usable rows left for training or validation")
-    configs = {s.name: encoder_config(config, s.name, s.modality) for s in inputs}
-    model = build_model(inputs, config, schema.task, labels, configs)
-    fitted = Fitted(config, schema, inputs, configs, labels, model)
+    fitted = Fitted(config, schema, feed, configs, labels, model)
     dataset, workers = _train_dataset(
-        encoded if in_memory else None, train, inputs, label_pair, config, encoded.index
+        encoded if in_memory else None, train, feed, label_pair, config, encoded.index
     )
-    collate = make_collate(inputs)
+    collate = make_collate(feed)
     drop_last = len(dataset) > tc.batch_size and len(dataset) % tc.batch_size == 1
 
     def loader(epoch: int) -> DataLoader[Any]:
@@ -216,8 +225,10 @@ def build_fitted(
             "valid_rows": len(valid_rows.index),
             "skipped_rows": skipped,
             "in_memory_cache": in_memory,
+            "embedding_cache": frozen.report,
             "device": str(trainer.device),
         },
         "history": state.history,
     }
+    fitted.inputs = inputs  # the bundle reads raw values: the model still holds every encoder
     return fitted

@@ -4,8 +4,9 @@ that trains on it in about a second on CPU, plus one trained bundle shared by th
 
 from __future__ import annotations
 
+import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ import torch
 
 from polyfuse import Predictor
 from polyfuse.bench.synthetic import make_demo_table
+from polyfuse.data.cache import ENV_DIR
 
 # The test models are tiny: one intra-op thread is faster, and ~10x faster on a shared, loaded CPU.
 torch.set_num_threads(1)
@@ -58,6 +60,19 @@ def make_fast_config(output_dir: str | Path, **data: Any) -> dict[str, Any]:
             "output_dir": str(output_dir),
         },
     }
+
+
+@pytest.fixture(scope="session", autouse=True)
+def embedding_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Training with frozen pretrained encoders writes the embedding cache: never to ``~/.cache``."""
+    path = tmp_path_factory.mktemp("embedding-cache")
+    before = os.environ.get(ENV_DIR)
+    os.environ[ENV_DIR] = str(path)
+    yield path
+    if before is None:
+        os.environ.pop(ENV_DIR, None)
+    else:
+        os.environ[ENV_DIR] = before
 
 
 @pytest.fixture(scope="session")

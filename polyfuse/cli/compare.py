@@ -36,6 +36,11 @@ def add_parser(sub: Any) -> None:
         default=1,
         help="runs trained at once in worker processes, each with cpu_count // jobs threads",
     )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="score runs already trained in --out from the same config instead of training them again",
+    )
     p.set_defaults(run=run)
 
 
@@ -91,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
             levels=parse_levels(args.levels),
             baseline=args.baseline,
             jobs=args.jobs,
+            resume=args.resume,
         )
     out.mkdir(parents=True, exist_ok=True)
     (out / "compare.json").write_text(json.dumps(result, indent=2))

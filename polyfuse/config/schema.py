@@ -154,6 +154,18 @@ class TrainingConfig(_Strict):
     cache_memory_mb: int = Field(
         4096, ge=0, description="budget for caching decoded media in memory between epochs"
     )
+    embedding_cache: Literal["auto", "off"] = Field(
+        "auto",
+        description="reuse cached outputs of frozen pretrained encoders when the fusion reads pooled"
+        " vectors ('auto'), or run every encoder on every batch ('off')",
+    )
+    cache_dir: str | None = Field(
+        None,
+        description="embedding cache directory; none = $POLYFUSE_CACHE_DIR or ~/.cache/polyfuse/embeddings",
+    )
+    cache_max_mb: int | None = Field(
+        None, ge=1, description="size budget of the embedding cache (oldest shards evicted); none = unbounded"
+    )
     output_dir: str = Field("runs/polyfuse", description="checkpoints, logs and the bundle go here")
     tensorboard: bool = Field(True, description="write TensorBoard event files")
     progress: bool = Field(True, description="show a progress bar")

@@ -72,6 +72,14 @@ def content_hash(value: Any) -> str:
 
 
 @dataclass
+class CacheStats:
+    """Rows read from the cache (``hits``) and computed (``misses``), summed over calls."""
+
+    hits: int = 0
+    misses: int = 0
+
+
+@dataclass
 class _Shard:
     index_path: Path
     keys: list[str]
@@ -228,8 +236,12 @@ def cached_embeddings(
     values: Sequence[Any],
     compute: Callable[[list[int]], np.ndarray],
     about: dict[str, Any],
+    stats: CacheStats | None = None,
 ) -> np.ndarray:
     """Embeddings ``(N, D)`` of ``values``: cached rows read, the others ``compute``d and stored.
+
+    A computed row that is not finite (``compute`` marks rows it could not embed with NaN) is
+    returned but never stored.
 
     Args:
         cache: The cache, or ``None`` to compute everything.
@@ -237,14 +249,23 @@ def cached_embeddings(
         values: One input per row (what :func:`content_hash` hashes).
         compute: ``positions -> (len(positions), D)`` embeddings of those rows.
         about: Stored once per namespace for ``polyfuse cache info``.
+        stats: Incremented with this call's hits and misses.
     """
+    if stats is None:
+        stats = CacheStats()
     if cache is None or not values:
+        stats.misses += len(values)
         return compute(list(range(len(values))))
     keys = [content_hash(v) for v in values]
     found, missing = cache.get(namespace, keys)
+    stats.hits += len(found)
+    stats.misses += len(missing)
     fresh = compute(missing) if missing else None
     if fresh is not None:
-        cache.put(namespace, [keys[i] for i in missing], fresh, about)
+        finite = np.isfinite(fresh).all(axis=1)
+        cache.put(
+            namespace, [keys[i] for i, ok in zip(missing, finite, strict=True) if ok], fresh[finite], about
+        )
     dim = fresh.shape[1] if fresh is not None else next(iter(found.values())).shape[0]
     out = np.zeros((len(values), dim), dtype=np.float32)
     for position, row in found.items():

@@ -71,6 +71,12 @@ def _input_value(spec: InputSpec, row: dict[str, Any], base_dir: Any) -> Any:
     return resolve_media(value, base_dir) if spec.modality in ("image", "audio") else value
 
 
+def input_values(table: Table, spec: InputSpec) -> list[Any]:
+    """The raw values of one input, one per row of ``table`` (media paths resolved)."""
+    records: list[dict[str, Any]] = table.frame.to_dict("records")  # type: ignore[assignment]
+    return [_input_value(spec, row, table.base_dir) for row in records]
+
+
 def transform_row(
     row: dict[str, Any], inputs: Sequence[InputSpec], base_dir: Any, strict_missing: bool
 ) -> tuple[RowFeatures, list[tuple[str, str]]]:

@@ -17,6 +17,12 @@ from torch import Tensor, nn
 
 from polyfuse._registry import ComponentConfig
 
+PRECOMPUTED = "precomputed"
+"""Feature key of an input fed as its encoder's pooled output, computed beforehand:
+``{PRECOMPUTED: (B, D)}`` (the embedding cache of frozen encoders, see
+:mod:`polyfuse.data.precomputed`). :meth:`polyfuse.model.MultimodalModel.encode` passes it on as
+``EncoderOutput(pooled)`` without running the encoder."""
+
 
 class EncoderOutput(NamedTuple):
     """What every encoder returns."""

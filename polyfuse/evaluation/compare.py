@@ -16,11 +16,11 @@ import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from polyfuse.config.schema import Config
+from polyfuse.config.schema import Config, parse_config
 from polyfuse.evaluation._data import load_eval_data
 from polyfuse.evaluation.robustness import (
     DEFAULT_LEVELS,
@@ -29,6 +29,9 @@ from polyfuse.evaluation.robustness import (
     noise_robustness,
     robustness_against,
 )
+
+if TYPE_CHECKING:
+    from polyfuse.predictor import Predictor
 
 log = logging.getLogger("polyfuse")
 
@@ -62,6 +65,7 @@ def _run(
     robustness: bool,
     absence: bool,
     levels: Sequence[float],
+    resume: bool = False,
 ) -> dict[str, Any]:
     from polyfuse.predictor import Predictor
 
@@ -72,7 +76,7 @@ def _run(
         "data": {**values["data"], "test": None},
         "training": {**values["training"], "seed": seed, "output_dir": str(run_dir)},
     }
-    predictor = Predictor(config=config).fit()
+    predictor = (_saved_run(config, run_dir / "model") if resume else None) or Predictor(config=config).fit()
     evaluation = load_eval_data(predictor, evaluate_on)
     metrics = evaluation.metrics(evaluation.outputs())
     fitted = predictor.fitted
@@ -92,6 +96,31 @@ def _run(
     }
 
 
+RUN_ONLY = ("output_dir", "progress", "tensorboard", "num_workers")
+"""Training options that do not change what a run learns (ignored when matching a saved run)."""
+
+
+def _saved_run(config: dict[str, Any], bundle: Path) -> Predictor | None:
+    """The run's saved bundle when it was trained from this very config (for ``resume``), else None."""
+    from polyfuse.predictor import Predictor
+
+    if not (bundle / "manifest.json").is_file():
+        return None
+    try:
+        predictor = Predictor.load(bundle)
+    except Exception as error:  # a broken bundle is retrained, not fatal
+        log.warning("compare: cannot reuse %s (%s); training again", bundle, error)
+        return None
+    wanted, saved = parse_config(config).model_dump(), predictor.config.model_dump()
+    for values in (wanted, saved):
+        values["training"] = {k: v for k, v in values["training"].items() if k not in RUN_ONLY}
+    if wanted != saved:
+        log.info("compare: %s was trained from another config; training again", bundle)
+        return None
+    log.info("compare: reusing the trained run in %s", bundle)
+    return predictor
+
+
 def _guarded(
     values: dict[str, Any],
     fusion: str,
@@ -101,11 +130,12 @@ def _guarded(
     robustness: bool,
     absence: bool,
     levels: Sequence[float],
+    resume: bool = False,
 ) -> dict[str, Any]:
     """One run, its failure recorded instead of raised (one broken fusion must not sink the rest)."""
     log.info("compare: training %s with seed %d", fusion, seed)
     try:
-        return _run(values, fusion, seed, out, evaluate_on, robustness, absence, levels)
+        return _run(values, fusion, seed, out, evaluate_on, robustness, absence, levels, resume)
     except Exception as error:
         log.warning("compare: %s (seed %d) failed: %s", fusion, seed, error)
         return {"fusion": fusion, "seed": seed, "error": f"{type(error).__name__}: {error}"}
@@ -130,14 +160,18 @@ def compare_fusions(
     levels: Sequence[float] = DEFAULT_LEVELS,
     baseline: str | None = None,
     jobs: int = 1,
+    resume: bool = False,
 ) -> dict[str, Any]:
     """Train and score every fusion with every seed; returns the ``compare.json`` content.
 
     A run that fails (a fusion that cannot be built for these inputs, say) is recorded with its
     error and left out of the summary; the others go on. With ``jobs > 1`` the runs go to that
-    many worker processes, each with ``cpu_count // jobs`` torch threads: small models use several
-    cores poorly, so parallel runs finish a comparison sooner; each run's result is the same as
-    in one process (CPU training is deterministic under its seed).
+    many worker processes, each with ``cpu_count // jobs`` torch threads (faster when the models
+    use several threads poorly, and decoding, single-threaded, is spread); each run's result is
+    the same as in one process with that many threads (CPU training is deterministic under its seed).
+    With ``resume``, a run whose bundle is already saved in its folder from the same config (all
+    but output and logging options) is scored from that bundle instead of trained again, so an
+    interrupted comparison goes on where it stopped.
     """
     values = config.model_dump() if isinstance(config, Config) else dict(config)
     data = values["data"]
@@ -146,7 +180,7 @@ def compare_fusions(
         raise ValueError("compare needs data.test (or data.valid) to score the fusions on the same rows")
     out = Path(output_dir)
     jobs_args = [
-        (values, fusion, seed, out, evaluate_on, robustness, absence, tuple(levels))
+        (values, fusion, seed, out, evaluate_on, robustness, absence, tuple(levels), resume)
         for fusion in fusions
         for seed in seeds
     ]

@@ -43,7 +43,9 @@ PRETRAINED = {
     "audio/whisper_tiny",
     "image/efficientnet_lite0",
     "image/hf",
+    "image/hf_clip",  # tests/encoders/test_hf_clip.py
     "text/hf",
+    "text/hf_clip",
     "text/minilm",
     "text/use",
 }

@@ -130,7 +130,7 @@ def test_compare_rejects_unknown_fusions(compare_config: Path, capsys: pytest.Ca
     assert "valid fusions: " in capsys.readouterr().err
 
 
-def test_compare_jobs_run_in_workers_with_the_same_results(compare_config: Path, tmp_path: Path) -> None:
+def test_compare_jobs_and_resume(compare_config: Path, tmp_path: Path) -> None:
     from polyfuse.config import load_config
     from polyfuse.evaluation.compare import compare_fusions
 
@@ -145,3 +145,12 @@ def test_compare_jobs_run_in_workers_with_the_same_results(compare_config: Path,
         assert one["metrics"]["accuracy_score"] == pytest.approx(other["metrics"]["accuracy_score"])
         assert one["history"][-1]["train_loss"] == pytest.approx(other["history"][-1]["train_loss"], rel=1e-5)
     assert (tmp_path / "parallel" / "concat-seed1" / "model" / "model.safetensors").is_file()
+    # resume: saved runs from the same config are scored, not trained again; another config retrains
+    resumed = compare_fusions(values, ["concat"], [0, 1], tmp_path / "parallel", resume=True)
+    for one, other in zip(parallel["runs"], resumed["runs"], strict=True):
+        assert other["training_seconds"] == one["training_seconds"] and other["metrics"] == one["metrics"]
+    values["training"]["lr"] *= 2
+    retrained = compare_fusions(values, ["concat"], [0], tmp_path / "parallel", resume=True)
+    assert (
+        retrained["runs"][0]["history"][-1]["train_loss"] != parallel["runs"][0]["history"][-1]["train_loss"]
+    )

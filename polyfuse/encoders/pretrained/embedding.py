@@ -15,9 +15,10 @@ from typing import Any
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
-from polyfuse.data.cache import EmbeddingCache, cached_embeddings, namespace_key
-from polyfuse.data.processors.base import Processor
+from polyfuse.data.cache import CacheStats, EmbeddingCache, cached_embeddings, namespace_key
+from polyfuse.data.processors.base import BadValueError, Features, Processor
 from polyfuse.encoders._registry import create_encoder, get_encoder_entry, parse_encoder_config
 from polyfuse.encoders.base import Encoder, EncoderConfig
 from polyfuse.encoders.pretrained._common import PretrainedEncoder
@@ -29,7 +30,8 @@ def build_frozen_encoder(
     """Config, fitted processor and eval-mode encoder of a frozen pretrained encoder.
 
     Raises:
-        ValueError: The encoder is not a pretrained one, or is configured to train.
+        ValueError: The encoder is not a pretrained one, is configured to train, or has
+            parameters that train even so (learned attention pooling).
     """
     config = parse_encoder_config(modality, options)
     cls = get_encoder_entry(modality, config.type).cls
@@ -37,7 +39,16 @@ def build_frozen_encoder(
         raise ValueError(f"{config.type} is not a frozen pretrained encoder; only those can be cached")
     processor = cls.preprocessing(config, processor_options or {}).fit([])
     encoder = create_encoder(modality, config, processor.output_spec()).eval()
+    if not is_cacheable(encoder):
+        raise ValueError(f"{config.type} has trainable parameters (attention pooling?); it cannot be cached")
     return config, processor, encoder
+
+
+def is_cacheable(encoder: Encoder) -> bool:
+    """True for a frozen pretrained encoder none of whose parameters train: its output is fixed."""
+    if not isinstance(encoder, PretrainedEncoder) or not type(encoder).is_frozen(encoder.config):
+        return False
+    return not any(p.requires_grad for p in encoder.parameters())
 
 
 def cache_namespace(config: EncoderConfig, processor: Processor) -> str:
@@ -54,20 +65,59 @@ def embed_values(
     values: Sequence[Any],
     batch_size: int = 32,
     cache: EmbeddingCache | None = None,
+    *,
+    errors: dict[int, str] | None = None,
+    stats: CacheStats | None = None,
+    progress: bool = False,
+    desc: str = "embedding",
 ) -> np.ndarray:
     """Pooled embeddings ``(N, D)`` float32 of ``values`` (absent values give the encoder's zeros).
 
+    Batches run on the device of the encoder's parameters (CPU for an encoder without any).
+
+    Args:
+        config: The encoder's config (part of the cache namespace).
+        processor: Its fitted processor (its parameters are part of the namespace).
+        encoder: The encoder, in eval mode.
+        values: One raw value per row (text, or a resolved media path or bytes).
+        batch_size: Rows per forward pass.
+        cache: Where rows are read from and stored; ``None`` computes everything.
+        errors: When given, a value the processor refuses is recorded here as
+            ``{position: message}`` and its row is NaN (and not cached) instead of raising.
+        stats: Incremented with the cache's hits and misses.
+        progress: Show a progress bar over the batches computed.
+        desc: The progress bar's label.
+
     Raises:
-        BadValueError: A present value cannot be read (missing file, corrupt media).
+        BadValueError: A present value cannot be read (missing file, corrupt media) and
+            ``errors`` is ``None``.
     """
+    device = next((p.device for p in encoder.parameters()), torch.device("cpu"))
+
+    def features(position: int) -> Features | None:
+        if errors is None:
+            return processor.transform(values[position])
+        try:
+            return processor.transform(values[position])
+        except BadValueError as error:
+            errors[position] = str(error)
+            return None
 
     def compute(positions: list[int]) -> np.ndarray:
-        parts = []
+        out = np.full((len(positions), encoder.output_dim), np.nan, dtype=np.float32)
+        starts = range(0, len(positions), batch_size)
         with torch.no_grad():
-            for start in range(0, len(positions), batch_size):
-                rows = [processor.transform(values[i]) for i in positions[start : start + batch_size]]
-                parts.append(encoder(processor.collate(rows)).pooled.float().cpu().numpy())
-        return np.concatenate(parts) if parts else np.zeros((0, encoder.output_dim), np.float32)
+            for start in tqdm(starts, desc=desc, unit="batch", disable=not progress, leave=False):
+                chunk = positions[start : start + batch_size]
+                rows = [features(i) for i in chunk]
+                good = [j for j, i in enumerate(chunk) if errors is None or i not in errors]
+                if not good:
+                    continue
+                batch = processor.collate([rows[j] for j in good])
+                pooled = encoder({k: t.to(device) for k, t in batch.items()}).pooled  # (b, D)
+                out[[start + j for j in good]] = pooled.float().cpu().numpy()
+        return out
 
     about = {"encoder": config.model_dump(mode="json"), "processor": processor.cache_key()}
-    return cached_embeddings(cache, cache_namespace(config, processor), values, compute, about)
+    namespace = cache_namespace(config, processor)
+    return cached_embeddings(cache, namespace, values, compute, about, stats)

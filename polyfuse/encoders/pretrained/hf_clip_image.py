@@ -1,0 +1,70 @@
+"""``image/hf_clip``: the vision tower of a CLIP checkpoint, projected into CLIP's joint space.
+
+Pair it with ``text/hf_clip`` on the same checkpoint (see :mod:`polyfuse.encoders.pretrained._clip`).
+Input size, resizing and mean/std come from the checkpoint's image processor (``AutoImageProcessor``),
+as for ``image/hf``. For the vision tower alone (its hidden width, no projection) use ``image/hf``.
+
+Legend: B batch, C channels, H/W height/width, P patches, D the projection width.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from polyfuse.data.processors.base import Processor
+from polyfuse.data.processors.pretrained_image import PretrainedImageProcessor
+from polyfuse.encoders._registry import register_encoder
+from polyfuse.encoders.base import EncoderConfig, EncoderOutput
+from polyfuse.encoders.pretrained._clip import HFClipConfig, load_tower
+from polyfuse.encoders.pretrained._common import (
+    FrozenAware,
+    derive_processor,
+    require,
+    resolve_checkpoint,
+    set_trainable,
+)
+from polyfuse.encoders.pretrained.hf_image import image_preprocessing
+
+
+@register_encoder("image", "hf_clip", HFClipConfig)
+class HFClipImageEncoder(FrozenAware):
+    """CLIP vision tower + visual projection over pixels prepared as the checkpoint prescribes.
+
+    Input ``{"pixels": (B, 3, H, W)}``. Output pooled ``(B, D)``: the projected class token
+    (``get_image_features``), L2-normalised with ``normalize``; tokens ``(B, 1 + P, D)``: the
+    class token and every patch through the same final norm and projection, all real.
+    """
+
+    trainable_modes: ClassVar[tuple[str, ...]] = ("frozen", "all", "last_n")
+
+    def __init__(self, config: HFClipConfig, spec: dict[str, Any]) -> None:
+        super().__init__(config, spec)
+        self.backbone = load_tower(config, "vision")
+        self.output_dim = int(self.backbone.config.projection_dim)
+        self.normalize = config.normalize
+        set_trainable(self.backbone, config.trainable, config.last_n)
+
+    @classmethod
+    def preprocessing(cls, config: EncoderConfig, options: Mapping[str, Any]) -> Processor:
+        """Size, resizing and mean/std from the checkpoint's image processor config."""
+        assert isinstance(config, HFClipConfig)
+        transformers = require("transformers")
+        image_processor = transformers.AutoImageProcessor.from_pretrained(
+            resolve_checkpoint(config.checkpoint), local_files_only=not config.download
+        )
+        derived = image_preprocessing(image_processor.to_dict())
+        return derive_processor(PretrainedImageProcessor, derived, options, config.type)
+
+    def forward(self, x: dict[str, Tensor]) -> EncoderOutput:
+        with self.grad_context():
+            out = self.backbone(pixel_values=x["pixels"])
+            hidden = self.backbone.vision_model.post_layernorm(out.last_hidden_state)  # (B, 1 + P, W)
+            tokens = self.backbone.visual_projection(hidden)  # (B, 1 + P, D)
+        mask = torch.ones(tokens.shape[:2], dtype=torch.bool, device=tokens.device)  # (B, 1 + P)
+        pooled = F.normalize(out.image_embeds, dim=-1) if self.normalize else out.image_embeds
+        return EncoderOutput(pooled, tokens, mask)
