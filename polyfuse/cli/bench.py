@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from polyfuse.cli._common import CliError, format_table, user_errors
+from polyfuse.cli._common import format_table, user_errors
 
 
 def add_parser(sub: Any) -> None:
@@ -28,6 +29,7 @@ def add_parser(sub: Any) -> None:
     gen.add_argument("--size", type=int, default=64, help="image side in pixels")
     gen.add_argument("--clutter", action="store_true", help="draw distractor strokes and dots")
     gen.add_argument("--noise", type=float, default=0.0, help="pixel and audio noise (0 = none)")
+    gen.add_argument("--abilities", help="comma-separated abilities to generate (default: all)")
     gen.set_defaults(run=run_generate)
 
     ev = actions.add_parser("evaluate", help="score a bundle on a generated set's test splits")
@@ -43,14 +45,32 @@ def add_parser(sub: Any) -> None:
         default="concat,film,relation,transformer",
         help="comma-separated fusions (transformer = mult, the cross-modal transformer)",
     )
-    run.add_argument("--n", type=int, default=3000, help="number of questions")
-    run.add_argument("--epochs", type=int, default=8, help="training epochs per fusion")
-    run.add_argument("--size", type=int, default=32, help="image side in pixels")
-    run.add_argument("--lang", choices=["en", "zh", "both"], default="en", help="question language")
-    run.add_argument("--seed", type=int, default=0, help="seed of the data and the training")
-    run.add_argument("--threads", type=int, default=1, help="torch threads (0 = torch's default)")
+    run.add_argument(
+        "--preset",
+        choices=["small", "full"],
+        default="small",
+        help="sizes: small (a first look, minutes) or full (the anchors, about an hour for four fusions"
+        " on 2 CPU cores); the options below override the preset's",
+    )
+    run.add_argument("--n", type=int, help="number of questions")
+    run.add_argument("--epochs", type=int, help="training epochs per fusion")
+    run.add_argument("--size", type=int, help="image side in pixels (8, 16, 32, 64, ...)")
+    run.add_argument("--abilities", help="comma-separated abilities to generate (default: all)")
+    run.add_argument("--lang", choices=["en", "zh", "both"], help="question language (default en)")
+    run.add_argument("--seed", type=int, help="seed of the data and the training (default 0)")
+    run.add_argument("--threads", type=int, help="torch threads (default 1; 0 = torch's default)")
     run.add_argument("--out", default="cognition_output", help="folder for data, bundles, results, report")
     run.set_defaults(run=run_run)
+
+
+def parse_abilities(text: str | None) -> tuple[str, ...] | None:
+    """``"relation,shape"`` -> ``("relation", "shape")``, each checked; None or empty: every ability."""
+    from polyfuse.bench.cognition.abilities import get_ability
+
+    names = tuple(n.strip() for n in (text or "").split(",") if n.strip())
+    for name in names:
+        get_ability(name)
+    return names or None
 
 
 def run_generate(args: argparse.Namespace) -> int:
@@ -60,7 +80,13 @@ def run_generate(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     with user_errors():
         options = GenerateOptions(
-            n=args.n, seed=args.seed, lang=args.lang, size=args.size, clutter=args.clutter, noise=args.noise
+            n=args.n,
+            seed=args.seed,
+            lang=args.lang,
+            size=args.size,
+            clutter=args.clutter,
+            noise=args.noise,
+            abilities=parse_abilities(args.abilities),
         )
         frame = generate(args.out, options, progress=True)
     counts = frame.groupby(["ability", "split"]).size().unstack(fill_value=0)
@@ -128,19 +154,19 @@ def run_run(args: argparse.Namespace) -> int:
     """Generate, train each fusion, score, write results.json and report.html; print a summary."""
     from polyfuse.bench.cognition.run import RunOptions, parse_fusions, run_benchmark
 
-    try:
-        fusions = parse_fusions(args.fusions)
-    except ValueError as error:
-        raise CliError(str(error)) from None
-    options = RunOptions(
-        fusions=fusions,
-        n=args.n,
-        epochs=args.epochs,
-        size=args.size,
-        lang=args.lang,
-        seed=args.seed,
-        threads=args.threads or None,
-    )
+    with user_errors():
+        options = RunOptions.preset(
+            args.preset,
+            fusions=parse_fusions(args.fusions),
+            n=args.n,
+            epochs=args.epochs,
+            size=args.size,
+            abilities=parse_abilities(args.abilities),
+            lang=args.lang,
+            seed=args.seed,
+        )
+        if args.threads is not None:
+            options = replace(options, threads=args.threads or None)
     with user_errors():
         results = run_benchmark(args.out, options)
     rows = []

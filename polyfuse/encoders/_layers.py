@@ -92,3 +92,21 @@ def spatial_tokens(features: Tensor) -> tuple[Tensor, Tensor]:
     tokens = features.flatten(2).transpose(1, 2)  # (B, H*W, D)
     mask = torch.ones(tokens.shape[:2], dtype=torch.bool, device=tokens.device)  # (B, H*W)
     return tokens, mask
+
+
+def coordinate_map(height: int, width: int, like: Tensor) -> Tensor:
+    """Normalised pixel-centre coordinates, as in CoordConv (https://arxiv.org/abs/1807.03247).
+
+    Args:
+        height: H.
+        width: W.
+        like: any tensor; the map gets its device and dtype.
+
+    Returns:
+        (2, H, W): channel 0 is x (column), channel 1 is y (row), each from -1 (left / top) to 1
+        (right / bottom), measured at the centre of each position, so a coarse map's values are the
+        centres of the regions its positions cover.
+    """
+    xs = (torch.arange(width, device=like.device, dtype=like.dtype) + 0.5) / width * 2 - 1  # (W,)
+    ys = (torch.arange(height, device=like.device, dtype=like.dtype) + 0.5) / height * 2 - 1  # (H,)
+    return torch.stack([xs.expand(height, width), ys.unsqueeze(1).expand(height, width)])  # (2, H, W)

@@ -21,6 +21,9 @@ class RelationFusionConfig(FusionConfig):
     )
     hidden_dim: int = Field(32, ge=1, description="width objects and conditioning vectors are projected to")
     relation_dim: int = Field(64, ge=1, description="width of the relation MLP g and of the output")
+    g_layers: int = Field(
+        2, ge=1, le=8, description="linear layers of g, the first split per argument (the paper has 4)"
+    )
     dropout: float = Field(0.1, ge=0.0, lt=1.0, description="dropout in the readout MLP f")
 
 
@@ -34,8 +37,10 @@ class RelationFusion(Fusion):
     it, the objects are the tokens of every input, tagged with a learned modality embedding, so
     pairs across inputs carry the cross-modal relations, and there is no ``q``. ``g``'s first layer
     is split into one projection per argument, computed once per object and broadcast over the
-    pairs. The paper sums over pairs; the mean keeps the scale independent of the token count. A row
-    with no real object gets ``g(e, q)`` for a learned "empty" pair ``e``, so ``q`` still counts.
+    pairs: ``W [o_i; o_j; q] = W_l o_i + W_r o_j + W_q q``, the paper's MLP over the concatenation
+    at ``T`` instead of ``T^2`` first-layer products; ``g_layers - 1`` more layers follow. The paper
+    sums over pairs; the mean keeps the scale independent of the token count. A row with no real
+    object gets ``g(e, q)`` for a learned "empty" pair ``e``, so ``q`` still counts.
     Paper: https://arxiv.org/abs/1706.01427
 
     Shapes: embeddings ``{m: (B, T_m, D_m)}``, masks ``{m: (B, T_m)}`` -> ``(B, relation_dim)``.
@@ -60,7 +65,10 @@ class RelationFusion(Fusion):
         )
         self.left, self.right = nn.Linear(hidden, relation), nn.Linear(hidden, relation, bias=False)
         self.question = nn.Linear(hidden * len(self.context), relation, bias=False) if self.context else None
-        self.g = nn.Sequential(nn.ReLU(), nn.Linear(relation, relation), nn.ReLU())
+        layers: list[nn.Module] = [nn.ReLU()]
+        for _ in range(config.g_layers - 1):
+            layers += [nn.Linear(relation, relation), nn.ReLU()]
+        self.g = nn.Sequential(*layers)  # g's layers after the split first one
         self.empty = nn.Parameter(torch.zeros(relation))
         self.f = nn.Sequential(nn.Linear(relation, relation), nn.ReLU(), nn.Dropout(config.dropout))
         self.output_dim = relation

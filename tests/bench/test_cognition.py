@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from PIL import Image
 
 from polyfuse import Predictor, infer_schema
@@ -39,9 +40,11 @@ from polyfuse.bench.cognition import abilities as abilities_module
 from polyfuse.bench.cognition.adapter import predict_rows
 from polyfuse.bench.cognition.answers import ANSWERS, AmbiguousQuestion
 from polyfuse.bench.cognition.generate import COLUMN_MODALITIES, SPLITS
-from polyfuse.bench.cognition.run import parse_fusions, resolve_fusion
+from polyfuse.bench.cognition.run import PRESETS, RunOptions, model_config, parse_fusions, resolve_fusion
+from polyfuse.bench.cognition.scene import GRID
 from polyfuse.bench.cognition.templates import LANGUAGES, TEMPLATES, render, slot_names
 from polyfuse.cli.main import main
+from polyfuse.encoders import create_encoder, parse_encoder_config
 
 CJK = re.compile("[\u4e00-\u9fff]")
 PERCEPTION = ["existence", "colour", "shape", "size", "position", "count"]
@@ -485,3 +488,46 @@ def test_fusion_names() -> None:
     with pytest.raises(ValueError, match="unknown fusion"):
         parse_fusions("telepathy")
     assert main(["bench", "cognition", "run", "--fusions", "nope"]) == 2
+
+
+def test_presets_and_overrides() -> None:
+    assert RunOptions.preset("small") == RunOptions()
+    full = RunOptions.preset("full", epochs=3, n=None)  # None keeps the preset's value
+    assert (full.epochs, full.n, full.size, full.stem) == (3, PRESETS["full"].n, 64, 4)
+    assert full.n > 5 * RunOptions().n and full.epochs < PRESETS["full"].epochs
+    with pytest.raises(ValueError, match="presets: small, full"):
+        RunOptions.preset("huge")
+    with pytest.raises(ValueError, match="power of two"):
+        RunOptions(size=48)  # 4 x 4 image tokens would straddle the scene's cells
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_every_preset_gives_one_coordinate_tagged_image_token_per_scene_cell(preset: str) -> None:
+    options = RunOptions.preset(preset)
+    config = model_config("relation", options, "unused")
+    image = config["model"]["encoders"]["image"]
+    assert image["coords"] and image["stem"] == options.stem
+    assert config["model"]["fusion"]["type"] == "relation" and config["model"]["fusion"]["regions"] == "image"
+    spec = {"channels": 3, "height": options.size, "width": options.size}
+    encoder = create_encoder("image", parse_encoder_config("image", image), spec).eval()
+    with torch.no_grad():
+        out = encoder({"pixels": torch.zeros(2, 3, options.size, options.size)})
+    assert out.tokens is not None and out.tokens.shape[1] == GRID * GRID
+
+
+def test_cli_run_full_preset_on_chosen_abilities(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "run"
+    args = ["bench", "cognition", "run", "--preset", "full", "--fusions", "relation"]
+    args += ["--abilities", "relation,shape", "--n", "60", "--epochs", "1", "--out", str(out)]
+    assert main(args) == 0
+    assert "relation" in capsys.readouterr().out
+    results = json.loads((out / "results.json").read_text())
+    assert results["options"]["size"] == 64 and results["options"]["stem"] == 4
+    assert results["options"]["n"] == 60 and results["options"]["abilities"] == ["relation", "shape"]
+    table = load_table(out / "data")
+    assert set(table["ability"]) == {"relation", "shape"} and (table["audio"] == "").all()
+    scored = results["fusions"]["relation"]["scores"]["splits"]["test_iid"]["abilities"]
+    assert set(scored) <= {"relation", "shape"}
+    assert main([*args[:7], "--abilities", "telepathy", "--out", str(out)]) == 2
+    generate_args = ["bench", "cognition", "generate", "--n", "20", "--out", str(tmp_path / "g")]
+    assert main([*generate_args, "--abilities", "telepathy"]) == 2

@@ -20,7 +20,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +44,7 @@ IMAGE_GRID = 4
 FUSION_OPTIONS: dict[str, dict[str, Any]] = {
     "concat": {},
     "film": {"target": "image", "hidden_dim": 64, "num_blocks": 2},
-    "relation": {"regions": "image", "hidden_dim": 32, "relation_dim": 128},
+    "relation": {"regions": "image", "hidden_dim": 32, "relation_dim": 128, "g_layers": 3},
     "mult": {"hidden_dim": 32, "num_heads": 4},
     "early": {"hidden_dim": 64, "num_layers": 2},
 }
@@ -53,22 +53,59 @@ FUSION_OPTIONS: dict[str, dict[str, Any]] = {
 
 @dataclass(frozen=True)
 class RunOptions:
-    """The benchmark run. The defaults are the small setting (minutes on 2 CPU cores); the anchors
-    of docs/cognition.md use ``n=20000, size=64, epochs=30``."""
+    """The benchmark run: the data to generate, the models to train and how.
+
+    The defaults are the ``small`` preset (a first look, minutes on 2 CPU cores);
+    :data:`PRESETS` holds ``full``, sized for the anchors of docs/cognition.md. Start from a preset
+    with :meth:`preset` and override single fields.
+    """
 
     fusions: tuple[str, ...] = DEFAULT_FUSIONS
     n: int = 3000
+    """questions generated (every split)."""
     epochs: int = 8
     size: int = 32
+    """image side in pixels: IMAGE_GRID times a power of two, so each image token covers one scene cell."""
     seed: int = 0
     lang: str = "en"
     batch_size: int = 64
     lr: float = 3e-3
     clutter: bool = False
     noise: float = 0.0
+    abilities: tuple[str, ...] | None = None
+    """abilities to generate (None: every registered one)."""
+    questions_per_scene: int = 2
+    stem: int = 1
+    """side of the image CNN's patchify stem (1: none); the conv-and-max-pool stages take the rest
+    of the way down to IMAGE_GRID x IMAGE_GRID."""
+    image_width: int = 32
+    """channels of every image CNN stage (and the image token width)."""
     threads: int | None = 1
     """torch intra-op threads (None: torch's default). The models are small: on a shared 2-core
     machine one thread trained 5x faster than two; raise it on a large idle machine."""
+
+    def __post_init__(self) -> None:
+        stages = math.log2(self.size / IMAGE_GRID / self.stem)
+        if stages < 1 or stages != int(stages):
+            raise ValueError(
+                f"size must be {IMAGE_GRID} x stem ({self.stem}) x a power of two, got {self.size}"
+            )
+
+    @classmethod
+    def preset(cls, name: str, **overrides: Any) -> RunOptions:
+        """Preset ``name`` (``small`` or ``full``) with ``overrides`` (fields set to None are kept)."""
+        if name not in PRESETS:
+            raise ValueError(f"unknown preset {name!r}; presets: {', '.join(PRESETS)}")
+        return replace(PRESETS[name], **{k: v for k, v in overrides.items() if v is not None})
+
+
+PRESETS: dict[str, RunOptions] = {
+    "small": RunOptions(),
+    "full": RunOptions(n=30000, epochs=12, size=64, stem=4, batch_size=64, lr=2e-3),
+}
+"""``small``: a first look that checks the pipeline end to end (under 10 minutes for four fusions
+on 2 CPU cores; every fusion stays near the answer prior). ``full``: sized for the anchors (four
+fusions within 60 minutes on 2 CPU cores); see docs/cognition.md for what it reaches."""
 
 
 def resolve_fusion(name: str) -> str:
@@ -87,7 +124,7 @@ def model_config(
     """The polyfuse config (YAML layout) the benchmark trains ``fusion`` with (``with_audio``
     False: the set has no audio, the audio column is ignored)."""
     resolved = resolve_fusion(fusion)
-    stages = max(1, round(math.log2(options.size / IMAGE_GRID)))
+    stages = round(math.log2(options.size / IMAGE_GRID / options.stem))
     return {
         "data": {
             "label": "answer",
@@ -109,7 +146,14 @@ def model_config(
         },
         "model": {
             "encoders": {
-                "image": {"type": "cnn", "widths": [32] * stages},
+                # one token per scene cell, tagged with its coordinates; pooled keeps the 4 x 4 layout
+                "image": {
+                    "type": "cnn",
+                    "widths": [options.image_width] * stages,
+                    "stem": options.stem,
+                    "coords": True,
+                    "pool_grid": IMAGE_GRID,
+                },
                 "text": {"type": "bigru", "embed_dim": 32, "hidden_dim": 32},
                 "audio": {"type": "cnn", "widths": [16, 32, 32]},
             },
@@ -170,6 +214,8 @@ def run_benchmark(
             size=options.size,
             clutter=options.clutter,
             noise=options.noise,
+            questions_per_scene=options.questions_per_scene,
+            abilities=options.abilities,
         ),
     )
     echo(f"generated {options.n} questions in {data_dir}/ ({time.perf_counter() - started:.0f}s)")
@@ -218,6 +264,7 @@ def parse_fusions(text: str | Sequence[str]) -> tuple[str, ...]:
 __all__ = [
     "DEFAULT_FUSIONS",
     "FUSION_ALIASES",
+    "PRESETS",
     "RunOptions",
     "model_config",
     "parse_fusions",

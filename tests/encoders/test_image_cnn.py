@@ -1,0 +1,67 @@
+"""``image/cnn`` options beyond the contract suite: CoordConv coordinates and the patchify stem."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+
+from polyfuse.encoders import create_encoder, parse_encoder_config
+from polyfuse.encoders._layers import coordinate_map
+from polyfuse.encoders.image.cnn import CNNImageEncoder
+
+
+def _build(side: int = 32, **options: Any) -> CNNImageEncoder:
+    torch.manual_seed(0)
+    spec = {"channels": 3, "height": side, "width": side}
+    encoder = create_encoder("image", parse_encoder_config("image", {"type": "cnn", **options}), spec)
+    assert isinstance(encoder, CNNImageEncoder)
+    return encoder
+
+
+def test_coordinate_map_holds_region_centres() -> None:
+    grid = coordinate_map(2, 4, torch.zeros(()))  # (2, H, W)
+    assert grid.shape == (2, 2, 4)
+    torch.testing.assert_close(grid[0, 0], torch.tensor([-0.75, -0.25, 0.25, 0.75]))  # x along a row
+    torch.testing.assert_close(grid[1, :, 0], torch.tensor([-0.5, 0.5]))  # y down a column
+
+
+@pytest.mark.parametrize(("stem", "side", "stages"), [(1, 32, 3), (4, 64, 2), (4, 60, 2)])
+def test_coords_and_stem_keep_the_contract_shapes(stem: int, side: int, stages: int) -> None:
+    encoder = _build(side, widths=[8] * stages, stem=stem, coords=True, pool_grid=4).train()
+    out = encoder({"pixels": torch.randn(3, 3, side, side)})
+    assert out.pooled.shape == (3, 8) and encoder.output_dim == 8
+    assert out.tokens is not None and out.tokens.shape == (3, 16, 8)  # a 4 x 4 grid, 60 px padded to 64
+    assert out.token_mask is not None and out.token_mask.all()
+    (out.pooled.pow(2).mean() + out.tokens.pow(2).mean()).backward()
+    for name, param in encoder.named_parameters():
+        assert param.grad is not None and torch.isfinite(param.grad).all(), name
+
+
+def test_coords_tell_identical_regions_apart() -> None:
+    """On a uniform image every token of a plain CNN is alike (away from the zero-padded border);
+    with coordinates each token differs."""
+    pixels = {"pixels": torch.zeros(1, 3, 64, 64)}
+    plain, tagged = _build(64, widths=[8] * 4).eval(), _build(64, widths=[8] * 4, coords=True).eval()
+    with torch.no_grad():
+        plain_tokens, tagged_tokens = plain(pixels).tokens, tagged(pixels).tokens
+    assert plain_tokens is not None and tagged_tokens is not None
+    inner = plain_tokens.view(1, 4, 4, 8)[0, 1:3, 1:3].reshape(4, 8)  # the 2 x 2 tokens off the border
+    assert torch.allclose(inner, inner[:1].expand(4, -1))
+    assert len({tuple(t.round(decimals=5).tolist()) for t in tagged_tokens[0]}) == 16
+
+
+def test_stem_tokens_see_only_their_own_cell_and_its_neighbours() -> None:
+    """A pixel changed in one 16 x 16 cell of a 64-pixel image moves only the tokens of that cell
+    and the cells next to it: tokens are aligned with the grid, not shifted by half a cell."""
+    encoder = _build(64, widths=[8, 8], stem=4).eval()
+    pixels = torch.zeros(1, 3, 64, 64)
+    changed = pixels.clone()
+    changed[0, :, 37:40, 9:12] = 5.0  # inside the cell of row 2, column 0 of the 4 x 4 grid
+    with torch.no_grad():
+        before, after = encoder({"pixels": pixels}).tokens, encoder({"pixels": changed}).tokens
+    assert before is not None and after is not None
+    moved = ((after - before).abs().sum(dim=-1) > 1e-6).view(4, 4)
+    assert moved[2, 0]
+    assert not moved[0].any() and not moved[:, 2:].any()  # two cells away: untouched
