@@ -159,13 +159,13 @@ def _hard_epochs() -> int:
     return load_config(HARD_CONFIG).training.epochs
 
 
-def single_run(folder: Path, setup: str, seed: int, epochs: int) -> dict[str, Any]:
+def single_run(folder: Path, setup: str, seed: int, epochs: int, threads: int = 2) -> dict[str, Any]:
     """Train and test one model in this process; returns its figures."""
     import torch
 
     from polyfuse import Predictor
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(threads)
     started = time.perf_counter()
     predictor = Predictor(config=config(folder, setup, seed, epochs)).fit()
     seconds = time.perf_counter() - started
@@ -189,6 +189,7 @@ def main() -> None:
     hard.add_argument("--occlusion", type=float, default=DEFAULT_HARD["occlusion"], help="occluded share")
     hard.add_argument("--pixel-noise", type=float, default=DEFAULT_HARD["pixel_noise"], help="pixel σ")
     hard.add_argument("--snr-db", type=float, default=DEFAULT_HARD["snr_db"], help="audio SNR in dB")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads per run")
     parser.add_argument("--single", help=argparse.SUPPRESS)  # "setup:seed", run in a child process
     args = parser.parse_args()
     HARD.update(occlusion=args.occlusion, pixel_noise=args.pixel_noise, snr_db=args.snr_db)
@@ -197,7 +198,7 @@ def main() -> None:
         args.epochs = 8 if args.variant == "clean" else _hard_epochs()
     if args.single:
         setup, seed = args.single.split(":")
-        print(json.dumps(single_run(folder, setup, int(seed), args.epochs)))
+        print(json.dumps(single_run(folder, setup, int(seed), args.epochs, args.threads)))
         return
     started, results = time.perf_counter(), []
     for setup in args.setups.split(","):
@@ -215,6 +216,8 @@ def main() -> None:
                 str(args.pixel_noise),
                 "--snr-db",
                 str(args.snr_db),
+                "--threads",
+                str(args.threads),
                 "--single",
                 f"{setup}:{seed}",
             ]

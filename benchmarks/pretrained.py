@@ -274,11 +274,11 @@ def frozen_vs_scratch(args: argparse.Namespace) -> None:
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for variant in args.variants.split(","):
-            train = avdigits_rows(variant, "train", args.rows)
-            test = avdigits_rows(variant, "test", args.test_rows)
             if variant == "table":
                 results.extend(_table_runs(args, Path(tmp)))
                 continue
+            train = avdigits_rows(variant, "train", args.rows)
+            test = avdigits_rows(variant, "test", args.test_rows)
             for name, (encoder, processors) in setups.items():
                 out = Path(tmp) / f"{variant}-{name.split()[0].replace('/', '-')}"
                 config = image_config(encoder, processors, "concat", args.epochs, out)
