@@ -134,3 +134,13 @@ def trained(demo_source: Path, tmp_path_factory: pytest.TempPathFactory) -> Trai
     shutil.rmtree(train_dir)
     data_dir = Path(shutil.copytree(demo_source, root / "data"))
     return Trained(predictor, bundle, data_dir, train_dir / "table.csv")
+
+
+@pytest.fixture
+def hf_offline(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No test may reach a hub: the env var, and the flag huggingface_hub read at import."""
+    import huggingface_hub.constants
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    yield

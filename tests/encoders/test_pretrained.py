@@ -14,7 +14,6 @@ import shutil
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -73,14 +72,8 @@ VOCAB = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def offline(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """No test may reach a hub: the env var, and the flag huggingface_hub read at import."""
-    import huggingface_hub.constants
-
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-    yield
+# no test may reach a hub (the fixture is in tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("hf_offline")
 
 
 # ---------------------------------------------------------------- tiny checkpoints

@@ -17,18 +17,14 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from polyfuse.data.processors.base import Processor
-from polyfuse.data.processors.pretrained_image import PretrainedImageProcessor
 from polyfuse.encoders._registry import register_encoder
 from polyfuse.encoders.base import EncoderConfig, EncoderOutput
 from polyfuse.encoders.pretrained._clip import HFClipConfig, load_tower
 from polyfuse.encoders.pretrained._common import (
     FrozenAware,
-    derive_processor,
-    require,
-    resolve_checkpoint,
     set_trainable,
 )
-from polyfuse.encoders.pretrained.hf_image import image_preprocessing
+from polyfuse.encoders.pretrained.hf_image import checkpoint_image_processor
 
 
 @register_encoder("image", "hf_clip", HFClipConfig)
@@ -53,12 +49,7 @@ class HFClipImageEncoder(FrozenAware):
     def preprocessing(cls, config: EncoderConfig, options: Mapping[str, Any]) -> Processor:
         """Size, resizing and mean/std from the checkpoint's image processor config."""
         assert isinstance(config, HFClipConfig)
-        transformers = require("transformers")
-        image_processor = transformers.AutoImageProcessor.from_pretrained(
-            resolve_checkpoint(config.checkpoint), local_files_only=not config.download
-        )
-        derived = image_preprocessing(image_processor.to_dict())
-        return derive_processor(PretrainedImageProcessor, derived, options, config.type)
+        return checkpoint_image_processor(config.checkpoint, config.download, options, config.type)
 
     def forward(self, x: dict[str, Tensor]) -> EncoderOutput:
         with self.grad_context():

@@ -74,12 +74,7 @@ class HFImageEncoder(FrozenAware):
     def preprocessing(cls, config: EncoderConfig, options: Mapping[str, Any]) -> Processor:
         """Size, resizing and mean/std from the checkpoint's image processor config."""
         assert isinstance(config, HFImageConfig)
-        transformers = require("transformers")
-        image_processor = transformers.AutoImageProcessor.from_pretrained(
-            resolve_checkpoint(config.checkpoint), local_files_only=not config.download
-        )
-        derived = image_preprocessing(image_processor.to_dict())
-        return derive_processor(PretrainedImageProcessor, derived, options, config.type)
+        return checkpoint_image_processor(config.checkpoint, config.download, options, config.type)
 
     def forward(self, x: dict[str, Tensor]) -> EncoderOutput:
         with self.grad_context():
@@ -94,6 +89,19 @@ class HFImageEncoder(FrozenAware):
         if pooled is not None and pooled.dim() > 2:
             pooled = pooled.flatten(1)
         return EncoderOutput(self.pool(tokens, mask, pooled), tokens, mask)
+
+
+def checkpoint_image_processor(
+    checkpoint: str, download: bool, options: Mapping[str, Any], owner: str
+) -> Processor:
+    """The unfitted image processor a checkpoint's own image processor config describes (size,
+    resizing, mean/std), with the user's other ``options``."""
+    transformers = require("transformers")
+    image_processor = transformers.AutoImageProcessor.from_pretrained(
+        resolve_checkpoint(checkpoint), local_files_only=not download
+    )
+    derived = image_preprocessing(image_processor.to_dict())
+    return derive_processor(PretrainedImageProcessor, derived, options, owner)
 
 
 def image_preprocessing(settings: Mapping[str, Any]) -> dict[str, Any]:
