@@ -30,6 +30,9 @@ def add_parser(sub: Any) -> None:
     gen.add_argument("--clutter", action="store_true", help="draw distractor strokes and dots")
     gen.add_argument("--noise", type=float, default=0.0, help="pixel and audio noise (0 = none)")
     gen.add_argument("--abilities", help="comma-separated abilities to generate (default: all)")
+    gen.add_argument(
+        "--questions-per-scene", type=int, default=2, help="questions asked about each image (default 2)"
+    )
     gen.set_defaults(run=run_generate)
 
     ev = actions.add_parser("evaluate", help="score a bundle on a generated set's test splits")
@@ -47,10 +50,11 @@ def add_parser(sub: Any) -> None:
     )
     run.add_argument(
         "--preset",
-        choices=["small", "full"],
+        choices=["small", "full", "anchors"],
         default="small",
-        help="sizes: small (a first look, minutes) or full (the anchors, about an hour for four fusions"
-        " on 2 CPU cores); the options below override the preset's",
+        help="sizes: small (a first look, minutes), full (every ability, 10x the questions) or anchors"
+        " (Sort-of-CLEVR's question families at its density, about an hour for four fusions on 2 CPU"
+        " cores); the options below override the preset's",
     )
     run.add_argument("--n", type=int, help="number of questions")
     run.add_argument("--epochs", type=int, help="training epochs per fusion")
@@ -58,7 +62,8 @@ def add_parser(sub: Any) -> None:
     run.add_argument("--abilities", help="comma-separated abilities to generate (default: all)")
     run.add_argument("--lang", choices=["en", "zh", "both"], help="question language (default en)")
     run.add_argument("--seed", type=int, help="seed of the data and the training (default 0)")
-    run.add_argument("--threads", type=int, help="torch threads (default 1; 0 = torch's default)")
+    run.add_argument("--questions-per-scene", type=int, help="questions asked about each image")
+    run.add_argument("--threads", type=int, help="torch threads (default: the preset's; 0 = torch's default)")
     run.add_argument("--out", default="cognition_output", help="folder for data, bundles, results, report")
     run.set_defaults(run=run_run)
 
@@ -87,6 +92,7 @@ def run_generate(args: argparse.Namespace) -> int:
             clutter=args.clutter,
             noise=args.noise,
             abilities=parse_abilities(args.abilities),
+            questions_per_scene=args.questions_per_scene,
         )
         frame = generate(args.out, options, progress=True)
     counts = frame.groupby(["ability", "split"]).size().unstack(fill_value=0)
@@ -164,6 +170,7 @@ def run_run(args: argparse.Namespace) -> int:
             abilities=parse_abilities(args.abilities),
             lang=args.lang,
             seed=args.seed,
+            questions_per_scene=args.questions_per_scene,
         )
         if args.threads is not None:
             options = replace(options, threads=args.threads or None)

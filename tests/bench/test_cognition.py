@@ -495,7 +495,10 @@ def test_presets_and_overrides() -> None:
     full = RunOptions.preset("full", epochs=3, n=None)  # None keeps the preset's value
     assert (full.epochs, full.n, full.size, full.stem) == (3, PRESETS["full"].n, 64, 4)
     assert full.n > 5 * RunOptions().n and full.epochs < PRESETS["full"].epochs
-    with pytest.raises(ValueError, match="presets: small, full"):
+    anchors = PRESETS["anchors"]  # Santoro et al.'s setting: Sort-of-CLEVR's questions at its density
+    assert anchors.abilities == ("relation", "shape", "position") and anchors.questions_per_scene == 10
+    assert anchors.n // anchors.questions_per_scene == 10000 and anchors.size == 64
+    with pytest.raises(ValueError, match="presets: small, full, anchors"):
         RunOptions.preset("huge")
     with pytest.raises(ValueError, match="power of two"):
         RunOptions(size=48)  # 4 x 4 image tokens would straddle the scene's cells
@@ -519,13 +522,15 @@ def test_cli_run_full_preset_on_chosen_abilities(tmp_path: Path, capsys: pytest.
     out = tmp_path / "run"
     args = ["bench", "cognition", "run", "--preset", "full", "--fusions", "relation"]
     args += ["--abilities", "relation,shape", "--n", "60", "--epochs", "1", "--out", str(out)]
-    assert main(args) == 0
-    assert "relation" in capsys.readouterr().out
+    assert main([*args, "--questions-per-scene", "3"]) == 0
+    printed = capsys.readouterr()
+    assert "training relation (1/1)" in printed.out and "epoch 1/1" in printed.err  # progress shown
     results = json.loads((out / "results.json").read_text())
     assert results["options"]["size"] == 64 and results["options"]["stem"] == 4
     assert results["options"]["n"] == 60 and results["options"]["abilities"] == ["relation", "shape"]
     table = load_table(out / "data")
     assert set(table["ability"]) == {"relation", "shape"} and (table["audio"] == "").all()
+    assert (table.groupby("scene_id").size() == 3).all() and results["options"]["questions_per_scene"] == 3
     scored = results["fusions"]["relation"]["scores"]["splits"]["test_iid"]["abilities"]
     assert set(scored) <= {"relation", "shape"}
     assert main([*args[:7], "--abilities", "telepathy", "--out", str(out)]) == 2

@@ -44,7 +44,7 @@ IMAGE_GRID = 4
 FUSION_OPTIONS: dict[str, dict[str, Any]] = {
     "concat": {},
     "film": {"target": "image", "hidden_dim": 64, "num_blocks": 2},
-    "relation": {"regions": "image", "hidden_dim": 32, "relation_dim": 128, "g_layers": 3},
+    "relation": {"regions": "image", "hidden_dim": 32, "relation_dim": 64, "g_layers": 3},
     "mult": {"hidden_dim": 32, "num_heads": 4},
     "early": {"hidden_dim": 64, "num_layers": 2},
 }
@@ -56,8 +56,8 @@ class RunOptions:
     """The benchmark run: the data to generate, the models to train and how.
 
     The defaults are the ``small`` preset (a first look, minutes on 2 CPU cores);
-    :data:`PRESETS` holds ``full``, sized for the anchors of docs/cognition.md. Start from a preset
-    with :meth:`preset` and override single fields.
+    :data:`PRESETS` holds larger ones (``anchors``: the setting of docs/cognition.md's anchors).
+    Start from a preset with :meth:`preset` and override single fields.
     """
 
     fusions: tuple[str, ...] = DEFAULT_FUSIONS
@@ -80,6 +80,8 @@ class RunOptions:
     of the way down to IMAGE_GRID x IMAGE_GRID."""
     image_width: int = 32
     """channels of every image CNN stage (and the image token width)."""
+    progress: bool = True
+    """progress bars: generation, and each fusion's epochs (with rate, ETA and a per-epoch summary)."""
     threads: int | None = 1
     """torch intra-op threads (None: torch's default). The models are small: on a shared 2-core
     machine one thread trained 5x faster than two; raise it on a large idle machine."""
@@ -93,19 +95,35 @@ class RunOptions:
 
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> RunOptions:
-        """Preset ``name`` (``small`` or ``full``) with ``overrides`` (fields set to None are kept)."""
+        """Preset ``name`` (a key of :data:`PRESETS`) with ``overrides`` (fields set to None are kept)."""
         if name not in PRESETS:
             raise ValueError(f"unknown preset {name!r}; presets: {', '.join(PRESETS)}")
         return replace(PRESETS[name], **{k: v for k, v in overrides.items() if v is not None})
 
 
+SORT_OF_CLEVR_ABILITIES = ("relation", "shape", "position")
+"""Sort-of-CLEVR's question families: relational (closest, furthest, count), shape, position."""
+
 PRESETS: dict[str, RunOptions] = {
     "small": RunOptions(),
     "full": RunOptions(n=30000, epochs=12, size=64, stem=4, batch_size=64, lr=2e-3),
+    "anchors": RunOptions(
+        n=100000,
+        epochs=12,
+        size=64,
+        stem=4,
+        batch_size=64,
+        lr=2e-3,
+        abilities=SORT_OF_CLEVR_ABILITIES,
+        questions_per_scene=10,
+        threads=2,
+    ),
 }
 """``small``: a first look that checks the pipeline end to end (under 10 minutes for four fusions
-on 2 CPU cores; every fusion stays near the answer prior). ``full``: sized for the anchors (four
-fusions within 60 minutes on 2 CPU cores); see docs/cognition.md for what it reaches."""
+on 2 CPU cores; every fusion stays near the answer prior). ``full``: every ability at 10x the
+questions. ``anchors``: Santoro et al.'s setting, Sort-of-CLEVR's question families at its density
+(10 questions per image, 10,000 images), sized for four fusions within 60 minutes on 2 idle CPU
+cores. docs/cognition.md has what each reaches."""
 
 
 def resolve_fusion(name: str) -> str:
@@ -168,7 +186,7 @@ def model_config(
             "seed": options.seed,
             "num_workers": 0,
             "tensorboard": False,
-            "progress": False,
+            "progress": options.progress,
             "output_dir": str(output_dir),
         },
     }
@@ -217,11 +235,13 @@ def run_benchmark(
             questions_per_scene=options.questions_per_scene,
             abilities=options.abilities,
         ),
+        progress=options.progress,
     )
     echo(f"generated {options.n} questions in {data_dir}/ ({time.perf_counter() - started:.0f}s)")
     scores: dict[str, CognitionScores] = {}
     extra: dict[str, dict[str, Any]] = {}
-    for fusion in options.fusions:
+    for number, fusion in enumerate(options.fusions, start=1):
+        echo(f"training {fusion} ({number}/{len(options.fusions)})")
         scores[fusion], seconds = train_fusion(fusion, data_dir, out, options)
         iid = scores[fusion].splits["test_iid"]
         extra[fusion] = {"train seconds": round(seconds, 1)}
