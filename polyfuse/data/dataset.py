@@ -77,21 +77,58 @@ def input_values(table: Table, spec: InputSpec) -> list[Any]:
     return [_input_value(spec, row, table.base_dir) for row in records]
 
 
+MediaMemo = dict[tuple[str, str], "Features | BadValueError | None"]
+"""Decoded media (or the error decoding gave) per (input, resolved path), shared by the rows of a
+table that name the same file (several questions about one image)."""
+
+
 def transform_row(
-    row: dict[str, Any], inputs: Sequence[InputSpec], base_dir: Any, strict_missing: bool
+    row: dict[str, Any],
+    inputs: Sequence[InputSpec],
+    base_dir: Any,
+    strict_missing: bool,
+    memo: MediaMemo | None = None,
 ) -> tuple[RowFeatures, list[tuple[str, str]]]:
-    """One row -> features per input (None = absent) and ``(column, message)`` errors."""
+    """One row -> features per input (None = absent) and ``(column, message)`` errors.
+
+    With ``memo``, an image or audio file already decoded for another row is reused (the same
+    tensors: augmentations return new ones and never write into them), as is its error.
+    """
     features: RowFeatures = {}
     errors: list[tuple[str, str]] = []
     for spec in inputs:
         if strict_missing:
             errors += [(c, "the cell is empty") for c in spec.columns if is_missing(row.get(c))]
+        value = _input_value(spec, row, base_dir)
+        key = (spec.name, str(value)) if memo is not None and _is_media_path(spec, value) else None
         try:
-            features[spec.name] = spec.processor.transform(_input_value(spec, row, base_dir))
+            features[spec.name] = _transform(spec, value, memo, key)
         except BadValueError as error:
             errors.append((error.column or spec.columns[0], str(error)))
             features[spec.name] = None
     return features, errors
+
+
+def _transform(
+    spec: InputSpec, value: Any, memo: MediaMemo | None, key: tuple[str, str] | None
+) -> Features | None:
+    """``spec.processor.transform(value)``, through ``memo`` when ``key`` is set (errors too)."""
+    if memo is None or key is None:
+        return spec.processor.transform(value)
+    if key not in memo:
+        try:
+            memo[key] = spec.processor.transform(value)
+        except BadValueError as error:
+            memo[key] = error
+    known = memo[key]
+    if isinstance(known, BadValueError):
+        raise known
+    return known
+
+
+def _is_media_path(spec: InputSpec, value: Any) -> bool:
+    media = spec.modality in ("image", "audio")
+    return media and isinstance(value, str | os.PathLike) and not is_missing(value)
 
 
 @dataclass
@@ -116,13 +153,16 @@ def encode_rows(
 ) -> EncodedRows:
     """Transform every row of ``table`` (in threads: decoding releases the GIL).
 
-    With ``keep_features=False`` rows are only checked (for tables decoded lazily later).
+    Rows that name the same image or audio file share its decoded tensors: a table of ten
+    questions per image holds each image once. With ``keep_features=False`` rows are only
+    checked (for tables decoded lazily later), and nothing is shared.
     """
     records: list[dict[str, Any]] = table.frame.to_dict("records")  # type: ignore[assignment]
     positions = list(table.frame.index)
+    memo: MediaMemo | None = {} if keep_features else None
 
     def work(i: int) -> tuple[RowFeatures, list[tuple[str, str]], Tensor | None]:
-        features, errors = transform_row(records[i], inputs, table.base_dir, strict_missing)
+        features, errors = transform_row(records[i], inputs, table.base_dir, strict_missing, memo)
         target = None
         if labels is not None:
             try:
