@@ -10,11 +10,17 @@ across modalities (for alignment losses or retrieval).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field
 
-from polyfuse.encoders.pretrained._common import FineTuneConfig, require, resolve_checkpoint
+from polyfuse.encoders.pretrained._common import (
+    FineTuneConfig,
+    FrozenAware,
+    require,
+    resolve_checkpoint,
+    set_trainable,
+)
 
 
 class HFClipConfig(FineTuneConfig):
@@ -63,3 +69,17 @@ def load_tower(config: HFClipConfig, tower: str) -> Any:
         )
     finally:
         transformers.logging.set_verbosity(verbosity)
+
+
+class ClipTower(FrozenAware):
+    """One CLIP tower with its projection: loading, output width, trainability (``tower`` names it)."""
+
+    tower: ClassVar[str]
+    trainable_modes: ClassVar[tuple[str, ...]] = ("frozen", "all", "last_n")
+
+    def __init__(self, config: HFClipConfig, spec: dict[str, Any]) -> None:
+        super().__init__(config, spec)
+        self.backbone = load_tower(config, self.tower)
+        self.output_dim = int(self.backbone.config.projection_dim)
+        self.normalize = config.normalize
+        set_trainable(self.backbone, config.trainable, config.last_n)

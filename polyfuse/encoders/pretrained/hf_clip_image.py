@@ -19,16 +19,12 @@ from torch import Tensor
 from polyfuse.data.processors.base import Processor
 from polyfuse.encoders._registry import register_encoder
 from polyfuse.encoders.base import EncoderConfig, EncoderOutput
-from polyfuse.encoders.pretrained._clip import HFClipConfig, load_tower
-from polyfuse.encoders.pretrained._common import (
-    FrozenAware,
-    set_trainable,
-)
+from polyfuse.encoders.pretrained._clip import ClipTower, HFClipConfig
 from polyfuse.encoders.pretrained.hf_image import checkpoint_image_processor
 
 
 @register_encoder("image", "hf_clip", HFClipConfig)
-class HFClipImageEncoder(FrozenAware):
+class HFClipImageEncoder(ClipTower):
     """CLIP vision tower + visual projection over pixels prepared as the checkpoint prescribes.
 
     Input ``{"pixels": (B, 3, H, W)}``. Output pooled ``(B, D)``: the projected class token
@@ -36,14 +32,7 @@ class HFClipImageEncoder(FrozenAware):
     class token and every patch through the same final norm and projection, all real.
     """
 
-    trainable_modes: ClassVar[tuple[str, ...]] = ("frozen", "all", "last_n")
-
-    def __init__(self, config: HFClipConfig, spec: dict[str, Any]) -> None:
-        super().__init__(config, spec)
-        self.backbone = load_tower(config, "vision")
-        self.output_dim = int(self.backbone.config.projection_dim)
-        self.normalize = config.normalize
-        set_trainable(self.backbone, config.trainable, config.last_n)
+    tower: ClassVar[str] = "vision"
 
     @classmethod
     def preprocessing(cls, config: EncoderConfig, options: Mapping[str, Any]) -> Processor:

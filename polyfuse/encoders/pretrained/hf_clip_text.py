@@ -21,12 +21,12 @@ from polyfuse.data.processors.pretrained_text import PretrainedTextProcessor
 from polyfuse.encoders._layers import ensure_one_real_step
 from polyfuse.encoders._registry import register_encoder
 from polyfuse.encoders.base import EncoderConfig, EncoderOutput
-from polyfuse.encoders.pretrained._clip import HFClipConfig, load_tower, tower_config
-from polyfuse.encoders.pretrained._common import FrozenAware, derive_processor, set_trainable
+from polyfuse.encoders.pretrained._clip import ClipTower, HFClipConfig, tower_config
+from polyfuse.encoders.pretrained._common import derive_processor
 
 
 @register_encoder("text", "hf_clip", HFClipConfig)
-class HFClipTextEncoder(FrozenAware):
+class HFClipTextEncoder(ClipTower):
     """CLIP text tower + text projection over the checkpoint's own BPE tokens.
 
     Input ``{"ids": (B, T) long, "mask": (B, T) bool}``. Output pooled ``(B, D)``: the projected
@@ -35,14 +35,7 @@ class HFClipTextEncoder(FrozenAware):
     (zero at padding), with the input mask.
     """
 
-    trainable_modes: ClassVar[tuple[str, ...]] = ("frozen", "all", "last_n")
-
-    def __init__(self, config: HFClipConfig, spec: dict[str, Any]) -> None:
-        super().__init__(config, spec)
-        self.backbone = load_tower(config, "text")
-        self.output_dim = int(self.backbone.config.projection_dim)
-        self.normalize = config.normalize
-        set_trainable(self.backbone, config.trainable, config.last_n)
+    tower: ClassVar[str] = "text"
 
     @classmethod
     def preprocessing(cls, config: EncoderConfig, options: Mapping[str, Any]) -> Processor:
