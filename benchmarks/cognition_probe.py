@@ -1,4 +1,4 @@
-"""A from-scratch PyTorch relation network on a generated cognition set, outside polyfuse.
+"""A from-scratch PyTorch relation network (or attention hops) on a generated cognition set, outside polyfuse.
 
 It separates the data from the framework: if this plain model, with its tensors preloaded, learns
 no faster than ``polyfuse bench cognition run``, the limit is the task's learning dynamics, not
@@ -8,6 +8,7 @@ from reasoning. Figures and commands: docs/cognition.md ("Why the anchors are ha
 
     polyfuse bench cognition generate --n 20000 --abilities relation,shape,position --out DIR
     python benchmarks/cognition_probe.py DIR --objects oracle --abilities position --epochs 12
+    python benchmarks/cognition_probe.py DIR --model attn --distance 10 --objects oracle --abilities relation
 
 Shapes: images (B, 3, 64, 64); objects (B, 16, D); question ids (B, L); logits (B, answers).
 """
@@ -29,7 +30,11 @@ from torch import Tensor, nn
 from polyfuse.bench.cognition.scene import COLOURS, SHAPES
 
 GRID = 4
+COUNT_SHARPNESS = 5.0
+"""attn: the count gates' logits are scaled up by this much (sharper gates learned faster)."""
 ORACLE_DIM = len(COLOURS) + len(SHAPES) + 2  # colour, shape, large, present
+CENTRES = torch.linspace(-0.75, 0.75, GRID)
+"""Cell centres on the -1 (left / top) to 1 (right / bottom) scale."""
 
 
 def words(text: str) -> list[str]:
@@ -39,20 +44,54 @@ def words(text: str) -> list[str]:
 class Probe(nn.Module):
     """CNN (or oracle) objects + coordinates, a question vector, and a reasoning module."""
 
-    def __init__(self, vocab: int, answers: int, model: str, question: str, width: int) -> None:
+    def __init__(
+        self,
+        vocab: int,
+        answers: int,
+        model: str,
+        question: str,
+        width: int,
+        distance: float = 0.0,
+        cnn: str = "stages",
+    ) -> None:
         super().__init__()
-        c = 32
-        self.model, self.question_kind = model, question
-        self.cnn = nn.Sequential(  # 64 px -> 4 x 4 tokens, one per scene cell (polyfuse's anchors CNN)
-            nn.Conv2d(5, c, 4, 4), nn.BatchNorm2d(c), nn.ReLU(),
-            nn.Conv2d(c, c, 3, padding=1), nn.BatchNorm2d(c), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(c, c, 3, padding=1), nn.BatchNorm2d(c), nn.ReLU(), nn.MaxPool2d(2),
-        )  # fmt: skip
+        c = self.width = 32
+        self.model, self.question_kind, self.distance = model, question, distance
+        self.cnn = {  # 64 px -> 4 x 4 tokens, one per scene cell
+            "stages": lambda: nn.Sequential(  # polyfuse's anchors CNN: 4 x 4 stem, 2 x (conv, max-pool)
+                nn.Conv2d(5, c, 4, 4), nn.BatchNorm2d(c), nn.ReLU(),
+                nn.Conv2d(c, c, 3, padding=1), nn.BatchNorm2d(c), nn.ReLU(), nn.MaxPool2d(2),
+                nn.Conv2d(c, c, 3, padding=1), nn.BatchNorm2d(c), nn.ReLU(), nn.MaxPool2d(2),
+            ),
+            "pool": lambda: nn.Sequential(  # per-pixel-block features, max-pooled over each cell
+                nn.Conv2d(5, c, 4, 4), nn.BatchNorm2d(c), nn.ReLU(),
+                nn.Conv2d(c, c, 1), nn.BatchNorm2d(c), nn.ReLU(), nn.MaxPool2d(4),
+            ),
+            "patch": lambda: nn.Sequential(  # ViT's patch embedding, one patch per cell, then a per-token MLP
+                nn.Conv2d(5, c, 16, 16), nn.ReLU(), nn.Conv2d(c, c, 1), nn.ReLU(),
+            ),
+        }[cnn]()  # fmt: skip
         self.embed = nn.Embedding(vocab + 1, 64, padding_idx=0)
         self.gru = nn.GRU(64, 128, batch_first=True)
         self.bow = nn.Sequential(nn.Linear(64, 128), nn.ReLU())
         d = c + 2
-        if model == "mlp":  # the CNN + MLP baseline over all cells
+        if model == "attn":  # question-led attention hops (see forward)
+            h, self.heads = 64, 4
+            self.key1, self.query1 = nn.Linear(d, h), nn.Linear(128, h)
+            self.key2 = nn.Linear(d + 1, h * self.heads)
+            self.query2 = nn.Linear(128 + d, h * self.heads)
+            self.count_key = nn.Linear(d + 1, h * self.heads)
+            self.count_query = nn.Linear(128 + d, h * self.heads)
+            self.value = nn.Linear(d, h)
+            self.reach = nn.Linear(128 + d, self.heads)  # per head: weight of the distance to the subject
+            mixed = 128 + d + self.heads * (h + GRID * GRID + 1)  # q, s, reads, expanded counts
+            self.mix = nn.Sequential(nn.Linear(mixed, width), nn.ReLU())
+        elif model == "hops":  # polyfuse's hops fusion over the same objects and question
+            from polyfuse.fusion import create_fusion
+
+            self.fusion = create_fusion("hops", {"image": d, "text": 128}, regions="image", distance=distance)
+            self.mix = nn.Sequential(nn.Linear(self.fusion.output_dim, width), nn.ReLU())
+        elif model == "mlp":  # the CNN + MLP baseline over all cells
             self.mlp = nn.Sequential(nn.Linear(GRID * GRID * d + 128, width), nn.ReLU())
         else:  # g's first layer split per argument: W [o_i; o_j; q] = W_l o_i + W_r o_j + W_q q
             self.left, self.right = nn.Linear(d, width), nn.Linear(d, width, bias=False)
@@ -63,24 +102,61 @@ class Probe(nn.Module):
             self.g = nn.Sequential(*g)
         self.f = nn.Sequential(nn.Linear(width, width), nn.ReLU(), nn.Dropout(0.1), nn.Linear(width, answers))
 
+    def hops(self, objects: Tensor, q: Tensor) -> Tensor:
+        """Question-led attention in two hops, (B, N, D), (B, Q) -> (B, mixed).
+
+        Hop 1: the question attends to its subject s. Hop 2: [q; s] attends to every object with
+        softmax heads (closest, furthest; ``distance`` > 0 adds a learned multiple of each object's
+        squared distance to s to their logits) and gates every object with sigmoid heads whose sums
+        count (expanded on a triangular basis at 0, 1, ..., N so the head reads counts as classes).
+        """
+        b, n, _ = objects.shape
+        h = self.value.out_features
+        first = torch.einsum("bh,bnh->bn", self.query1(q), self.key1(objects)) / h**0.5
+        subject = (first.softmax(1).unsqueeze(2) * objects).sum(1)  # (B, D)
+        radius = objects[..., -2:].pow(2).sum(2, keepdim=True)
+        keyed = torch.cat([objects, radius], 2)
+        asked = torch.cat([q, subject], 1)
+        keys = self.key2(keyed).view(b, n, self.heads, h)
+        second = torch.einsum("bkh,bnkh->bnk", self.query2(asked).view(b, self.heads, h), keys) / h**0.5
+        if self.distance:
+            gap = (objects[..., -2:] - subject[:, None, -2:]).pow(2).sum(2, keepdim=True)  # (B, N, 1)
+            second = second + self.distance * self.reach(asked)[:, None] * gap
+        read = torch.einsum("bnk,bnh->bkh", second.softmax(1), self.value(objects)).flatten(1)
+        count_keys = self.count_key(keyed).view(b, n, self.heads, h)
+        gates = torch.einsum("bkh,bnkh->bnk", self.count_query(asked).view(b, self.heads, h), count_keys)
+        counts = torch.sigmoid(COUNT_SHARPNESS * gates / h**0.5).sum(1)  # (B, heads)
+        levels = torch.arange(GRID * GRID + 1, dtype=counts.dtype)
+        counts = (1 - (counts[..., None] - levels).abs()).clamp(min=0).flatten(1)  # (B, heads * 17)
+        return torch.cat([q, subject, read, counts], 1)
+
     def forward(self, pixels: Tensor, oracle: Tensor | None, ids: Tensor) -> Tensor:
+        """``oracle`` (B, 16, 13 + 2): per-cell attributes then (x, y) from -1 to 1, in place of the CNN."""
         b = pixels.shape[0]
-        full = torch.linspace(-1, 1, pixels.shape[-1])
-        ys, xs = torch.meshgrid(full, full, indexing="ij")
-        features = self.cnn(torch.cat([pixels, torch.stack([xs, ys]).expand(b, -1, -1, -1)], 1))
-        if oracle is not None:  # (B, 16, 13) -> (B, c, 4, 4), zero-padded
-            features = nn.functional.pad(oracle.transpose(1, 2).reshape(b, ORACLE_DIM, GRID, GRID),
-                                         (0, 0, 0, 0, 0, features.shape[1] - ORACLE_DIM))  # fmt: skip
-        centres = torch.linspace(-0.75, 0.75, GRID)
-        ys, xs = torch.meshgrid(centres, centres, indexing="ij")
-        objects = (
-            torch.cat([features, torch.stack([xs, ys]).expand(b, -1, -1, -1)], 1).flatten(2).transpose(1, 2)
-        )
+        if oracle is None:
+            full = torch.linspace(-1, 1, pixels.shape[-1])
+            ys, xs = torch.meshgrid(full, full, indexing="ij")
+            features = self.cnn(torch.cat([pixels, torch.stack([xs, ys]).expand(b, -1, -1, -1)], 1))
+            tokens = features.flatten(2).transpose(1, 2)  # (B, 16, c)
+            ys, xs = torch.meshgrid(CENTRES, CENTRES, indexing="ij")
+            where = torch.stack([xs, ys], 2).flatten(0, 1).expand(b, -1, -1)
+        else:  # zero-padded to the CNN's width
+            tokens = nn.functional.pad(oracle[..., :ORACLE_DIM], (0, self.width - ORACLE_DIM))
+            where = oracle[..., ORACLE_DIM:]
+        objects = torch.cat([tokens, where], 2)
         lengths = (ids > 0).sum(1)
         if self.question_kind == "bow":
             q = self.bow(self.embed(ids).sum(1) / lengths[:, None])
         else:
             q = self.gru(self.embed(ids))[0][torch.arange(b), lengths - 1]
+        if self.model == "attn":
+            return self.f(self.mix(self.hops(objects, q)))  # type: ignore[no-any-return]
+        if self.model == "hops":
+            every = torch.ones(objects.shape[:2], dtype=torch.bool)
+            fused = self.fusion(
+                {"image": objects, "text": q[:, None]}, {"image": every, "text": every[:, :1]}
+            )
+            return self.f(self.mix(fused))  # type: ignore[no-any-return]
         if self.model == "mlp":
             return self.f(self.mlp(torch.cat([objects.flatten(1), q], 1)))  # type: ignore[no-any-return]
         pairs = self.left(objects).unsqueeze(2) + self.right(objects).unsqueeze(1)  # (B, 16, 16, W)
@@ -90,6 +166,16 @@ class Probe(nn.Module):
         return self.f(self.g(pairs).sum((1, 2)))  # type: ignore[no-any-return]
 
 
+def relation_kind(question: str) -> str:
+    """closest / furthest / count, for the per-kind breakdown of relational questions."""
+    text = question.lower()
+    if "how many" in text:
+        return "count"
+    return ("closest" if re.search("closest|nearest", text) else "furthest") + (
+        "-shape" if "shape" in text else "-colour"
+    )
+
+
 def load(root: Path, abilities: list[str] | None) -> dict[str, object]:
     table = pd.read_csv(root / "table.csv", dtype=str, keep_default_na=False)
     if abilities:
@@ -97,14 +183,21 @@ def load(root: Path, abilities: list[str] | None) -> dict[str, object]:
     paths = sorted(set(table["image"]))
     index = {p: i for i, p in enumerate(paths)}
     pixels = np.stack([np.asarray(Image.open(root / p).convert("RGB")) for p in paths])
-    oracle = torch.zeros(len(paths), GRID * GRID, ORACLE_DIM)
+    ys, xs = torch.meshgrid(CENTRES, CENTRES, indexing="ij")
+    centres = torch.stack([xs, ys], 2).flatten(0, 1).repeat(len(paths), 1, 1)  # (images, 16, 2)
+    oracle = torch.cat([torch.zeros(len(paths), GRID * GRID, ORACLE_DIM), centres], 2)
+    exact = oracle.clone()  # the same, with each object's exact centre in place of its cell's
     for line in (root / "scenes.jsonl").read_text(encoding="utf-8").splitlines():
         scene = json.loads(line)
         row = index.get(f"images/{scene['scene_id']:06d}.png")
         for obj in scene["objects"] if row is not None else []:
-            cell = oracle[row, int(obj["y"] * GRID) * GRID + int(obj["x"] * GRID)]
-            cell[list(COLOURS).index(obj["colour"])] = cell[len(COLOURS) + SHAPES.index(obj["shape"])] = 1
-            cell[-2], cell[-1] = float(obj["size"] == "large"), 1.0
+            cell = int(obj["y"] * GRID) * GRID + int(obj["x"] * GRID)
+            attributes = oracle[row, cell]
+            attributes[list(COLOURS).index(obj["colour"])] = 1
+            attributes[len(COLOURS) + SHAPES.index(obj["shape"])] = 1
+            attributes[ORACLE_DIM - 2], attributes[ORACLE_DIM - 1] = float(obj["size"] == "large"), 1.0
+            exact[row, cell, :ORACLE_DIM] = attributes[:ORACLE_DIM]
+            exact[row, cell, ORACLE_DIM:] = torch.tensor([2 * obj["x"] - 1, 2 * obj["y"] - 1])
     vocab = {w: i + 1 for i, w in enumerate(sorted({w for q in table["question"] for w in words(q)}))}
     length = max(len(words(q)) for q in table["question"])
     answers = {a: i for i, a in enumerate(sorted(set(table["answer"])))}
@@ -117,39 +210,64 @@ def load(root: Path, abilities: list[str] | None) -> dict[str, object]:
             torch.tensor([row + [0] * (length - len(row)) for row in ids]),
             torch.tensor([answers[a] for a in part["answer"]]),
             np.array(part["ability"]),
+            np.array(
+                [
+                    relation_kind(q) if a == "relation" else ""
+                    for q, a in zip(part["question"], part["ability"], strict=True)
+                ]
+            ),
         )
     images = torch.from_numpy(pixels).permute(0, 3, 1, 2).float().div(255)
-    return {"images": images, "oracle": oracle, "vocab": len(vocab), "answers": len(answers), **splits}
+    return {
+        "images": images,
+        "oracle": oracle,
+        "exact": exact,
+        "vocab": len(vocab),
+        "answers": len(answers),
+        **splits,
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("data", type=Path, help="a generated set (polyfuse bench cognition generate)")
-    parser.add_argument("--model", choices=["rn", "rn-film", "mlp"], default="rn")
+    parser.add_argument("--model", choices=["rn", "rn-film", "mlp", "attn", "hops"], default="rn")
     parser.add_argument("--question", choices=["gru", "bow"], default="bow")
     parser.add_argument("--objects", choices=["cnn", "oracle"], default="cnn")
+    parser.add_argument("--cnn", choices=["stages", "pool", "patch"], default="stages", help="image CNN")
+    parser.add_argument(
+        "--positions", choices=["cell", "exact"], default="cell",
+        help="oracle: token coordinates at the cell centre, or at the object's exact centre",
+    )  # fmt: skip
     parser.add_argument("--abilities", help="comma-separated abilities to keep (default: all)")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--width", type=int, default=64, help="width of g (or of the MLP)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--distance", type=float, default=0.0, help="attn: distance bias scale (0: none)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     data = load(args.data, args.abilities.split(",") if args.abilities else None)
-    images, oracle = data["images"], data["oracle"]
+    images, oracle = data["images"], data["exact" if args.positions == "exact" else "oracle"]
     assert isinstance(images, Tensor) and isinstance(oracle, Tensor)
     train, test = data["train"], data["test_iid"]
-    model = Probe(int(data["vocab"]), int(data["answers"]), args.model, args.question, args.width)  # type: ignore[call-overload]
+    vocab, answers = int(data["vocab"]), int(data["answers"])  # type: ignore[call-overload]
+    model = Probe(vocab, answers, args.model, args.question, args.width, args.distance, args.cnn)
     optimiser = torch.optim.Adam(model.parameters(), lr=args.lr)
     use_oracle = args.objects == "oracle"
     rows, steps = len(train[0]), 0  # type: ignore[index]
+
+    def scenes(index: Tensor) -> tuple[Tensor, Tensor | None]:
+        """Images ``index``'s pixels and (``--objects oracle``) oracle tokens."""
+        return images[index], oracle[index] if use_oracle else None
+
     for epoch in range(args.epochs):
         model.train()
         started, total = time.perf_counter(), 0.0
         for batch in torch.randperm(rows).split(64):
             image = train[0][batch]  # type: ignore[index]
-            logits = model(images[image], oracle[image] if use_oracle else None, train[1][batch])  # type: ignore[index]
+            logits = model(*scenes(image), train[1][batch])  # type: ignore[index]
             loss = nn.functional.cross_entropy(logits, train[2][batch])  # type: ignore[index]
             optimiser.zero_grad()
             loss.backward()
@@ -159,11 +277,13 @@ def main() -> None:
         with torch.no_grad():
             image, ids = test[0], test[1]  # type: ignore[index]
             pred = torch.cat([
-                model(images[i], oracle[i] if use_oracle else None, q).argmax(1)
+                model(*scenes(i), q).argmax(1)
                 for i, q in zip(image.split(256), ids.split(256), strict=True)
             ])  # fmt: skip
         right, ability = (pred == test[2]).numpy(), test[3]  # type: ignore[index]
         per = " ".join(f"{a} {right[ability == a].mean():.3f}" for a in sorted(set(ability)))
+        kinds = test[4]  # type: ignore[index]
+        per += "; " + " ".join(f"{k} {right[kinds == k].mean():.2f}" for k in sorted(set(kinds) - {""}))
         print(
             f"epoch {epoch + 1} step {steps}: train loss {total / rows:.3f}, test {right.mean():.3f} ({per}),"
             f" {time.perf_counter() - started:.0f}s",

@@ -5,6 +5,7 @@ from polyfuse.fusion import concat as _concat  # noqa: F401
 from polyfuse.fusion import early as _early  # noqa: F401
 from polyfuse.fusion import film as _film  # noqa: F401
 from polyfuse.fusion import gated as _gated  # noqa: F401
+from polyfuse.fusion import hops as _hops  # noqa: F401
 from polyfuse.fusion import hybrid as _hybrid  # noqa: F401
 from polyfuse.fusion import late as _late  # noqa: F401
 from polyfuse.fusion import lowrank as _lowrank  # noqa: F401

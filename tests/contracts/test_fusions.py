@@ -29,7 +29,7 @@ from polyfuse.tasks import create_label_processor
 from polyfuse.tasks.base import build_head
 
 EXPECTED_FUSIONS = {
-    "attention", "concat", "early", "film", "gated", "hybrid", "late", "lowrank", "mfb", "mult",
+    "attention", "concat", "early", "film", "gated", "hops", "hybrid", "late", "lowrank", "mfb", "mult",
     "product", "relation", "sum", "tensor", "weighted",
 }  # fmt: skip
 DIMS = {"audio": 6, "image": 8, "text": 5}

@@ -6,7 +6,8 @@ cell of the scene grid, whatever the image size), a BiGRU over the question's Wo
 (Chinese is split per character by the tokenizer) and a CNN over the clip's log-mel spectrogram
 (absent clips are masked). The fusions that should do well on relational questions read the image
 tokens: ``relation`` takes them as its objects (``regions: image``) conditioned on the question and
-audio, as in Santoro et al. 2017; ``film`` modulates them by the question (``target: image``);
+audio, as in Santoro et al. 2017; ``hops`` attends over them led by the question (the object it
+names, then every object's relation to it); ``film`` modulates them by the question (``target: image``);
 ``concat`` sees only pooled vectors (the paper's CNN + MLP baseline).
 
 ``transformer`` in a fusion list means the cross-modal transformer, registered as ``mult`` (MulT);
@@ -45,6 +46,7 @@ FUSION_OPTIONS: dict[str, dict[str, Any]] = {
     "concat": {},
     "film": {"target": "image", "hidden_dim": 64, "num_blocks": 2},
     "relation": {"regions": "image", "hidden_dim": 32, "relation_dim": 64, "g_layers": 3},
+    "hops": {"regions": "image"},
     "mult": {"hidden_dim": 32, "num_heads": 4},
     "early": {"hidden_dim": 64, "num_layers": 2},
 }

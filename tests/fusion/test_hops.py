@@ -1,0 +1,95 @@
+"""``hops`` fusion: grid coordinates, the distance bias of the second hop, the count gates, masking."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from polyfuse.fusion import create_fusion
+from polyfuse.fusion.hops import HopsFusion, grid_centres
+
+DIMS = {"image": 4, "text": 3}
+"""image: 9 region tokens on a 3 x 3 grid; text: the question, one pooled token."""
+
+
+def build(**options: object) -> HopsFusion:
+    torch.manual_seed(0)
+    fusion = create_fusion("hops", DIMS, regions="image", hidden_dim=8, heads=1, **options)
+    assert isinstance(fusion, HopsFusion)
+    return fusion
+
+
+def inputs(batch: int = 2, tokens: int = 9) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    gen = torch.Generator().manual_seed(1)
+    embeddings = {
+        "image": torch.randn(batch, tokens, 4, generator=gen),
+        "text": torch.randn(batch, 1, 3, generator=gen),
+    }
+    present = {
+        "image": torch.ones(batch, tokens, dtype=torch.bool),
+        "text": torch.ones(batch, 1, dtype=torch.bool),
+    }
+    return embeddings, present
+
+
+def silence(*layers: nn.Linear) -> None:
+    """Zero weights and biases: the layer's output no longer depends on its input."""
+    for layer in layers:
+        nn.init.zeros_(layer.weight)
+        nn.init.zeros_(layer.bias)
+
+
+def test_grid_centres_are_row_major_cell_centres_and_zero_without_a_square_grid() -> None:
+    like = torch.zeros(1)
+    assert grid_centres(4, like).tolist() == [[-0.5, -0.5], [0.5, -0.5], [-0.5, 0.5], [0.5, 0.5]]
+    assert grid_centres(5, like).abs().sum() == 0
+    assert grid_centres(1, like).abs().sum() == 0
+
+
+@pytest.mark.parametrize(("sign", "expected"), [(-1.0, "centre"), (1.0, "corners")])
+def test_distance_bias_reads_the_closest_or_the_furthest_object(sign: float, expected: str) -> None:
+    """With content-blind logits, hop 1 is uniform, so its object sits at the grid's centre (0, 0);
+    a negative reach then sends hop 2 to the centre cell, a positive one to the four corners."""
+    fusion = build(distance=10.0)
+    assert fusion.reach is not None
+    silence(fusion.query1, fusion.key1, fusion.query2, fusion.key2, fusion.reach)
+    nn.init.constant_(fusion.reach.bias, sign)
+    hops = fusion.attend(*inputs())
+    assert torch.allclose(hops.first, torch.full((2, 9), 1 / 9))
+    assert torch.allclose(hops.subject[:, -2:], torch.zeros(2, 2), atol=1e-6)
+    weights = hops.second[..., 0]  # (B, 9)
+    if expected == "centre":
+        assert (weights.argmax(1) == 4).all() and (weights[:, 4] > 0.9).all()
+    else:
+        corners = weights[:, [0, 2, 6, 8]]
+        assert torch.allclose(corners, torch.full_like(corners, corners[0, 0].item()))
+        assert (corners.sum(1) > 0.98).all()  # edges: e^-4.4 of it
+
+
+def test_count_gates_sum_to_the_objects_present_and_skip_padding() -> None:
+    """Gates forced open count every real object; padding tokens never count."""
+    fusion = build(count_sharpness=5.0)
+    silence(fusion.count_query, fusion.count_key)
+    nn.init.constant_(fusion.count_query.bias, 3.0)
+    nn.init.constant_(fusion.count_key.bias, 3.0)
+    embeddings, present = inputs()
+    present["image"][1, 5:] = False  # row 1 has 5 objects, then padding
+    embeddings["image"][1, 5:] = float("nan")
+    hops = fusion.attend(embeddings, present)
+    assert torch.allclose(hops.gates[..., 0].sum(1), torch.tensor([9.0, 5.0]), atol=1e-3)
+    assert torch.isfinite(fusion(embeddings, present)).all()
+
+
+def test_padding_objects_never_change_the_output() -> None:
+    fusion = build().eval()
+    embeddings, present = inputs(batch=1, tokens=9)
+    present["image"][0, 7:] = False
+    reference = fusion(embeddings, present)
+    embeddings["image"][0, 7:] = 1e4
+    assert torch.allclose(fusion(embeddings, present), reference)
+
+
+def test_unknown_regions_input_is_refused() -> None:
+    with pytest.raises(ValueError, match="hops regions 'video' is not an input"):
+        create_fusion("hops", DIMS, regions="video")
