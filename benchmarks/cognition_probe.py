@@ -41,6 +41,13 @@ def words(text: str) -> list[str]:
     return re.findall(r"[a-z]+", text.lower())
 
 
+class RGB(nn.Module):
+    """Drop the coordinate channels: (B, 5, H, W) -> (B, 3, H, W)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x[:, :3]
+
+
 class Probe(nn.Module):
     """CNN (or oracle) objects + coordinates, a question vector, and a reasoning module."""
 
@@ -60,6 +67,11 @@ class Probe(nn.Module):
         self.cnn = {  # 64 px -> 4 x 4 tokens, one per scene cell
             "stages": lambda: nn.Sequential(  # polyfuse's anchors CNN: 4 x 4 stem, 2 x (conv, max-pool)
                 nn.Conv2d(5, c, 4, 4), nn.BatchNorm2d(c), nn.ReLU(),
+                nn.Conv2d(c, c, 3, padding=1), nn.BatchNorm2d(c), nn.ReLU(), nn.MaxPool2d(2),
+                nn.Conv2d(c, c, 3, padding=1), nn.BatchNorm2d(c), nn.ReLU(), nn.MaxPool2d(2),
+            ),
+            "rgb": lambda: nn.Sequential(  # as stages, without the coordinate channels
+                RGB(), nn.Conv2d(3, c, 4, 4), nn.BatchNorm2d(c), nn.ReLU(),
                 nn.Conv2d(c, c, 3, padding=1), nn.BatchNorm2d(c), nn.ReLU(), nn.MaxPool2d(2),
                 nn.Conv2d(c, c, 3, padding=1), nn.BatchNorm2d(c), nn.ReLU(), nn.MaxPool2d(2),
             ),
@@ -234,7 +246,9 @@ def main() -> None:
     parser.add_argument("--model", choices=["rn", "rn-film", "mlp", "attn", "hops"], default="rn")
     parser.add_argument("--question", choices=["gru", "bow"], default="bow")
     parser.add_argument("--objects", choices=["cnn", "oracle"], default="cnn")
-    parser.add_argument("--cnn", choices=["stages", "pool", "patch"], default="stages", help="image CNN")
+    parser.add_argument(
+        "--cnn", choices=["stages", "rgb", "pool", "patch"], default="stages", help="image CNN"
+    )
     parser.add_argument(
         "--positions", choices=["cell", "exact"], default="cell",
         help="oracle: token coordinates at the cell centre, or at the object's exact centre",
