@@ -4,11 +4,14 @@ It separates the data from the framework: if this plain model, with its tensors 
 no faster than ``polyfuse bench cognition run``, the limit is the task's learning dynamics, not
 polyfuse's pipeline. ``--objects oracle`` replaces the CNN's 4 x 4 tokens by the true per-cell
 attributes (colour, shape, size, presence) read from ``scenes.jsonl``, which separates perception
-from reasoning. Figures and commands: docs/cognition.md ("Why the anchors are hard on 2 cores").
+from reasoning (``--positions exact``: at the objects' true centres, not their cells'). ``--model
+hops`` runs polyfuse's ``hops`` fusion on the same objects; ``--cnn`` picks the image CNN. Figures
+and commands: docs/cognition.md ("Why the anchors are out of reach on 2
+cores", "Reasoning solved by attention hops; perception is the wall").
 
     polyfuse bench cognition generate --n 20000 --abilities relation,shape,position --out DIR
     python benchmarks/cognition_probe.py DIR --objects oracle --abilities position --epochs 12
-    python benchmarks/cognition_probe.py DIR --model attn --distance 10 --objects oracle --abilities relation
+    python benchmarks/cognition_probe.py DIR --model hops --distance 10 --objects oracle --abilities relation
 
 Shapes: images (B, 3, 64, 64); objects (B, 16, D); question ids (B, L); logits (B, answers).
 """

@@ -22,7 +22,7 @@ class HopsFusionConfig(FusionConfig):
         description="input (its column name) whose tokens are the objects (e.g. image regions), asked"
         " about by the other inputs; none: the tokens of every input are objects, asked by a learned query",
     )
-    hidden_dim: int = Field(64, ge=1, description="width of objects, queries and keys (and of the output)")
+    hidden_dim: int = Field(64, ge=1, description="width of queries, keys and values (and of the output)")
     heads: int = Field(
         4, ge=1, le=16, description="second-hop heads of each kind (softmax reads, count gates)"
     )
@@ -42,19 +42,22 @@ class HopsFusionConfig(FusionConfig):
 class HopsFusion(Fusion):
     """Two attention hops led by the question: what is asked about, then how every object relates to it.
 
-    ``q`` is the other inputs (the question, audio), each mean-pooled over its tokens and projected,
-    as :class:`RelationFusion` conditions on them. Hop 1: ``s = sum_j softmax_j(q' k_j) o_j``,
-    the object the question names ("the red object"). Hop 2, asked by ``[q; s]``: ``heads``
-    softmax heads read one object each (the closest to ``s``, the furthest, ...), their logits
-    biased by ``distance * r_h([q; s]) * |p_j - p_s|^2`` when the objects are a square grid with
-    cell centres ``p`` (geometric attention, as in Hu et al. 2018's relation module,
-    https://arxiv.org/abs/1711.11575); and ``heads`` sigmoid gates whose sums over the objects are
-    counts ("how many share its shape"), expanded on a triangular basis at 0, 1, ..., max_count
-    so that the output reads a count like a class (the piecewise-linear count features of Zhang
-    et al. 2018, https://arxiv.org/abs/1802.05766). Dot-product logits make "the object whose
-    colour the question names" a product of question and object features, which an MLP over their
-    sum (a relation network's g) learns far more slowly; stacked question-led attention is Yang et
-    al. 2016's (https://arxiv.org/abs/1511.02274). Output: ``dropout(ReLU(W [q; s; reads; counts]))``.
+    The objects ``o_j`` are the ``regions`` input's tokens as the encoder gives them, each with
+    its cell centre ``p_j`` appended when the tokens are a square row-major grid (zeros otherwise);
+    ``q`` is the other inputs (the question, audio), each mean-pooled over its tokens and joined
+    (zeros for an absent one). Every query, key and value is one linear map of these. Hop 1:
+    ``s = sum_j softmax_j(q' k_j) [o_j; p_j]``, the object the question names ("the red object")
+    and where it is. Hop 2, asked by ``[q; s]``: ``heads`` softmax heads read one object each
+    (the closest to ``s``, the furthest, ...), their logits biased by
+    ``distance * r_h([q; s]) * |p_j - p_s|^2`` (geometric attention, as in Hu et al. 2018's
+    relation module, https://arxiv.org/abs/1711.11575); and ``heads`` sigmoid gates whose sums
+    over the objects are counts ("how many share its shape"), expanded on a triangular basis at
+    0, 1, ..., max_count so that the output reads a count like a class (the piecewise-linear
+    count features of Zhang et al. 2018, https://arxiv.org/abs/1802.05766). Dot-product logits
+    make "the object whose colour the question names" a product of question and object features,
+    which an MLP over their sum (a relation network's g) learns far more slowly; stacked
+    question-led attention is Yang et al. 2016's (https://arxiv.org/abs/1511.02274). Output:
+    ``dropout(ReLU(W [q; s; reads; counts]))``.
 
     Shapes: embeddings ``{m: (B, T_m, D_m)}``, masks ``{m: (B, T_m)}`` -> ``(B, hidden_dim)``.
     Legend: B batch, T objects, D width, H heads.
@@ -68,8 +71,9 @@ class HopsFusion(Fusion):
             raise ValueError(f"hops regions {config.regions!r} is not an input; inputs: {self.names}")
         self.regions = config.regions
         dim, heads = config.hidden_dim, config.heads
-        # every query, key and value is one linear map of the inputs as the encoders give them (a
-        # product of two projections learns much more slowly from a small initialisation)
+        # every query, key and value is one linear map of the inputs as the encoders give them: with
+        # a projection in front of each (a product of two small maps at initialisation), the probe's
+        # relational accuracy after 2,190 steps was 0.35 instead of 0.87 (docs/cognition.md)
         self.objects = None if config.regions else TokenProjection(self.modality_dims, dim)
         width = modality_dims[config.regions] if config.regions else dim  # an object's width
         self.context = [n for n in self.names if config.regions and n != config.regions]

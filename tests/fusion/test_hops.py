@@ -93,3 +93,42 @@ def test_padding_objects_never_change_the_output() -> None:
 def test_unknown_regions_input_is_refused() -> None:
     with pytest.raises(ValueError, match="hops regions 'video' is not an input"):
         create_fusion("hops", DIMS, regions="video")
+
+
+def test_learns_which_object_is_furthest_from_the_named_one() -> None:
+    """Nine objects on a 3 x 3 grid, each a distinct colour (one-hot); the question names the colour
+    of a corner object; the answer is the colour of the opposite corner's object. Both hops must
+    work: find the named object, then read the object furthest from it."""
+    gen = torch.Generator().manual_seed(0)
+    torch.manual_seed(0)
+    fusion = create_fusion("hops", {"image": 9, "text": 9}, regions="image", hidden_dim=16, heads=2)
+    readout = nn.Linear(fusion.output_dim, 9)
+    optimiser = torch.optim.Adam([*fusion.parameters(), *readout.parameters()], lr=1e-2)
+    corners, opposite = torch.tensor([0, 2, 6, 8]), torch.tensor([8, 6, 2, 0])
+
+    def batch(size: int) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], torch.Tensor]:
+        colours = torch.stack([torch.randperm(9, generator=gen) for _ in range(size)])  # (B, 9) per cell
+        corner = torch.randint(0, 4, (size,), generator=gen)
+        rows = torch.arange(size)
+        asked, answer = colours[rows, corners[corner]], colours[rows, opposite[corner]]
+        embeddings = {
+            "image": nn.functional.one_hot(colours, 9).float(),
+            "text": nn.functional.one_hot(asked, 9).float()[:, None],
+        }
+        present = {
+            "image": torch.ones(size, 9, dtype=torch.bool),
+            "text": torch.ones(size, 1, dtype=torch.bool),
+        }
+        return embeddings, present, answer
+
+    for _ in range(300):
+        embeddings, present, answer = batch(64)
+        loss = nn.functional.cross_entropy(readout(fusion(embeddings, present)), answer)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    fusion.eval()
+    embeddings, present, answer = batch(512)
+    with torch.no_grad():
+        accuracy = (readout(fusion(embeddings, present)).argmax(1) == answer).float().mean().item()
+    assert accuracy > 0.95  # chance: 1/9
