@@ -63,9 +63,10 @@ class Probe(nn.Module):
         width: int,
         distance: float = 0.0,
         cnn: str = "stages",
+        channels: int = 32,
     ) -> None:
         super().__init__()
-        c = self.width = 32
+        c = self.width = channels
         self.model, self.question_kind, self.distance = model, question, distance
         self.cnn = {  # 64 px -> 4 x 4 tokens, one per scene cell
             "stages": lambda: nn.Sequential(  # polyfuse's anchors CNN: 4 x 4 stem, 2 x (conv, max-pool)
@@ -261,6 +262,8 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--width", type=int, default=64, help="width of g (or of the MLP)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--channels", type=int, default=32, help="channels of every CNN layer")
+    parser.add_argument("--freeze-cnn", action="store_true", help="keep the CNN at its random initialisation")
     parser.add_argument("--distance", type=float, default=0.0, help="attn: distance bias scale (0: none)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -270,7 +273,11 @@ def main() -> None:
     assert isinstance(images, Tensor) and isinstance(oracle, Tensor)
     train, test = data["train"], data["test_iid"]
     vocab, answers = int(data["vocab"]), int(data["answers"])  # type: ignore[call-overload]
-    model = Probe(vocab, answers, args.model, args.question, args.width, args.distance, args.cnn)
+    model = Probe(
+        vocab, answers, args.model, args.question, args.width, args.distance, args.cnn, args.channels
+    )
+    if args.freeze_cnn:  # random features, never trained
+        model.cnn.requires_grad_(False)
     optimiser = torch.optim.Adam(model.parameters(), lr=args.lr)
     use_oracle = args.objects == "oracle"
     rows, steps = len(train[0]), 0  # type: ignore[index]
