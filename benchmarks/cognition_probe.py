@@ -67,6 +67,8 @@ class Probe(nn.Module):
     ) -> None:
         super().__init__()
         c = self.width = channels
+        self.colour_head: nn.Module | None = None  # --colour-aux: a per-token mean-colour regressor
+        self.auxiliary = torch.zeros(())
         self.model, self.question_kind, self.distance = model, question, distance
         self.cnn = {  # 64 px -> 4 x 4 tokens, one per scene cell
             "stages": lambda: nn.Sequential(  # polyfuse's anchors CNN: 4 x 4 stem, 2 x (conv, max-pool)
@@ -153,6 +155,12 @@ class Probe(nn.Module):
             full = torch.linspace(-1, 1, pixels.shape[-1])
             ys, xs = torch.meshgrid(full, full, indexing="ij")
             features = self.cnn(torch.cat([pixels, torch.stack([xs, ys]).expand(b, -1, -1, -1)], 1))
+            if self.training and self.colour_head is not None:  # each token predicts its cell's mean colour
+                target = (
+                    nn.functional.adaptive_avg_pool2d(pixels, GRID).flatten(2).transpose(1, 2)
+                )  # (B, 16, 3)
+                predicted = self.colour_head(features.flatten(2).transpose(1, 2))
+                self.auxiliary = nn.functional.mse_loss(predicted, target) * 100
             tokens = features.flatten(2).transpose(1, 2)  # (B, 16, c)
             ys, xs = torch.meshgrid(CENTRES, CENTRES, indexing="ij")
             where = torch.stack([xs, ys], 2).flatten(0, 1).expand(b, -1, -1)
@@ -263,6 +271,9 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=64, help="width of g (or of the MLP)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--channels", type=int, default=32, help="channels of every CNN layer")
+    parser.add_argument(
+        "--colour-aux", action="store_true", help="auxiliary loss: tokens predict their cell's mean colour"
+    )
     parser.add_argument("--freeze-cnn", action="store_true", help="keep the CNN at its random initialisation")
     parser.add_argument("--distance", type=float, default=0.0, help="attn: distance bias scale (0: none)")
     args = parser.parse_args()
@@ -276,6 +287,8 @@ def main() -> None:
     model = Probe(
         vocab, answers, args.model, args.question, args.width, args.distance, args.cnn, args.channels
     )
+    if args.colour_aux:
+        model.colour_head = nn.Linear(model.width, 3)
     if args.freeze_cnn:  # random features, never trained
         model.cnn.requires_grad_(False)
     optimiser = torch.optim.Adam(model.parameters(), lr=args.lr)
@@ -293,6 +306,7 @@ def main() -> None:
             image = train[0][batch]  # type: ignore[index]
             logits = model(*scenes(image), train[1][batch])  # type: ignore[index]
             loss = nn.functional.cross_entropy(logits, train[2][batch])  # type: ignore[index]
+            loss = loss + model.auxiliary
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
