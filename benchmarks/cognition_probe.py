@@ -30,7 +30,7 @@ import torch
 from PIL import Image
 from torch import Tensor, nn
 
-from polyfuse.bench.cognition.scene import COLOURS, SHAPES
+from polyfuse.bench.cognition.scene import BACKGROUND, COLOURS, SHAPES
 
 GRID = 4
 COUNT_SHARPNESS = 5.0
@@ -165,8 +165,8 @@ class Probe(nn.Module):
             ys, xs = torch.meshgrid(CENTRES, CENTRES, indexing="ij")
             where = torch.stack([xs, ys], 2).flatten(0, 1).expand(b, -1, -1)
         else:  # zero-padded to the CNN's width
-            tokens = nn.functional.pad(oracle[..., :ORACLE_DIM], (0, self.width - ORACLE_DIM))
-            where = oracle[..., ORACLE_DIM:]
+            tokens = nn.functional.pad(oracle[..., :-2], (0, self.width - oracle.shape[-1] + 2))
+            where = oracle[..., -2:]
         objects = torch.cat([tokens, where], 2)
         lengths = (ids > 0).sum(1)
         if self.question_kind == "bow":
@@ -198,6 +198,26 @@ def relation_kind(question: str) -> str:
     return ("closest" if re.search("closest|nearest", text) else "furthest") + (
         "-shape" if "shape" in text else "-colour"
     )
+
+
+def pixel_tokens(images: Tensor, units: int = 24) -> Tensor:
+    """Per-cell tokens computed from the pixels, no labels and nothing learnt: (N, 16, units + 1).
+
+    The mean colour of the cell's foreground pixels (those away from the background colour),
+    expanded by fixed random ReLU features (so that one colour can be singled out by a linear
+    key), zero for an empty cell, then a presence flag.
+    """
+    background = torch.tensor(BACKGROUND).float().div(255)[:, None, None]
+    foreground = ((images - background).abs().sum(1, keepdim=True) > 0.1).float()  # (N, 1, H, W)
+    side = images.shape[-1] // GRID
+    share = nn.functional.avg_pool2d(foreground, side).flatten(2).transpose(1, 2)  # (N, 16, 1)
+    colour = nn.functional.avg_pool2d(images * foreground, side).flatten(2).transpose(1, 2)
+    colour = colour / share.clamp(min=1e-3)  # (N, 16, 3)
+    generator = torch.Generator().manual_seed(1)
+    weight = torch.randn(3, units, generator=generator) * 6
+    bias = torch.rand(units, generator=generator) * 6 - 3
+    present = (share > 0).float()
+    return torch.cat([torch.relu(colour @ weight + bias) * present, present], 2)
 
 
 def load(root: Path, abilities: list[str] | None) -> dict[str, object]:
@@ -257,7 +277,12 @@ def main() -> None:
     parser.add_argument("data", type=Path, help="a generated set (polyfuse bench cognition generate)")
     parser.add_argument("--model", choices=["rn", "rn-film", "mlp", "attn", "hops"], default="rn")
     parser.add_argument("--question", choices=["gru", "bow"], default="bow")
-    parser.add_argument("--objects", choices=["cnn", "oracle"], default="cnn")
+    parser.add_argument(
+        "--objects",
+        choices=["cnn", "oracle", "pixels"],
+        default="cnn",
+        help="pixels: each cell's foreground mean colour, randomly expanded, and presence (no CNN)",
+    )
     parser.add_argument(
         "--cnn", choices=["stages", "rgb", "pool", "patch"], default="stages", help="image CNN"
     )
@@ -282,6 +307,8 @@ def main() -> None:
     data = load(args.data, args.abilities.split(",") if args.abilities else None)
     images, oracle = data["images"], data["exact" if args.positions == "exact" else "oracle"]
     assert isinstance(images, Tensor) and isinstance(oracle, Tensor)
+    if args.objects == "pixels":  # pixel tokens at the cell centres
+        oracle = torch.cat([pixel_tokens(images), oracle[..., -2:]], 2)
     train, test = data["train"], data["test_iid"]
     vocab, answers = int(data["vocab"]), int(data["answers"])  # type: ignore[call-overload]
     model = Probe(
@@ -292,7 +319,7 @@ def main() -> None:
     if args.freeze_cnn:  # random features, never trained
         model.cnn.requires_grad_(False)
     optimiser = torch.optim.Adam(model.parameters(), lr=args.lr)
-    use_oracle = args.objects == "oracle"
+    use_oracle = args.objects != "cnn"
     rows, steps = len(train[0]), 0  # type: ignore[index]
 
     def scenes(index: Tensor) -> tuple[Tensor, Tensor | None]:
