@@ -9,6 +9,7 @@ import torch
 from pydantic import Field
 from torch import Tensor, nn
 
+from polyfuse.encoders._layers import coordinate_map
 from polyfuse.fusion._layers import TokenProjection, masked_mean, masked_softmax, zero_absent
 from polyfuse.fusion._registry import register_fusion
 from polyfuse.fusion.base import Fusion, FusionConfig
@@ -118,19 +119,11 @@ class HopsFusion(Fusion):
         )  # (B, T)
         subject = torch.einsum("bt,btd->bd", first, placed)  # (B, D + 2): features, then (x, y)
         asked = torch.cat([q, subject], 1)
-        logits = torch.einsum(
-            "bhd,bthd->bth",
-            self.query2(asked).view(batch, heads, dim),
-            self.key2(keyed).view(batch, count, heads, dim),
-        ) / math.sqrt(dim)  # (B, T, H)
+        logits = _per_head(self.query2(asked), self.key2(keyed), heads) / math.sqrt(dim)  # (B, T, H)
         if self.reach is not None:  # gap is zero where the objects have no grid layout
             gap = (where[None] - subject[:, None, -2:]).pow(2).sum(2, keepdim=True)  # (B, T, 1)
             logits = logits + config.distance * self.reach(asked)[:, None] * gap
-        gates = torch.einsum(
-            "bhd,bthd->bth",
-            self.count_query(asked).view(batch, heads, dim),
-            self.count_key(keyed).view(batch, count, heads, dim),
-        )
+        gates = _per_head(self.count_query(asked), self.count_key(keyed), heads)
         gates = torch.sigmoid(config.count_sharpness * gates / math.sqrt(dim)) * mask.unsqueeze(2)
         second = masked_softmax(logits, mask.unsqueeze(2), dim=1)  # (B, T, H)
         return HopWeights(objects, q, first, subject, second, gates)
@@ -162,12 +155,20 @@ class HopWeights(NamedTuple):
     """(B, T, H): hop 2's count gates, zero on padding; their sums over T are the counts."""
 
 
+def _per_head(queries: Tensor, keys: Tensor, heads: int) -> Tensor:
+    """Dot products per head (unscaled): queries (B, H * D), keys (B, T, H * D) -> (B, T, H)."""
+    batch, count, width = keys.shape
+    return torch.einsum(
+        "bhd,bthd->bth",
+        queries.view(batch, heads, width // heads),
+        keys.view(batch, count, heads, width // heads),
+    )
+
+
 def grid_centres(count: int, like: Tensor) -> Tensor:
     """Centres (x, y), -1 to 1, of ``count`` tokens laid out row-major on a square grid: (T, 2);
     zeros when ``count`` is not a square (the tokens carry no known layout)."""
     side = math.isqrt(count)
     if side * side != count or side < 2:
         return like.new_zeros(count, 2)
-    centres = (torch.arange(side, dtype=like.dtype, device=like.device) + 0.5) / side * 2 - 1
-    ys, xs = torch.meshgrid(centres, centres, indexing="ij")
-    return torch.stack([xs, ys], 2).flatten(0, 1)
+    return coordinate_map(side, side, like).flatten(1).T.contiguous()  # the CNN encoder's token centres
