@@ -31,6 +31,7 @@ from PIL import Image
 from torch import Tensor, nn
 
 from polyfuse.bench.cognition.scene import BACKGROUND, COLOURS, SHAPES
+from polyfuse.encoders import create_encoder, parse_encoder_config
 
 GRID = 4
 COUNT_SHARPNESS = 5.0
@@ -89,6 +90,7 @@ class Probe(nn.Module):
                 nn.Conv2d(5, c, 16, 16), nn.ReLU(), nn.Conv2d(c, c, 1), nn.ReLU(),
             ),
         }[cnn]()  # fmt: skip
+        self.cells: nn.Module | None = None  # --objects cells: polyfuse's image/cells encoder
         self.embed = nn.Embedding(vocab + 1, 64, padding_idx=0)
         self.gru = nn.GRU(64, 128, batch_first=True)
         self.bow = nn.Sequential(nn.Linear(64, 128), nn.ReLU())
@@ -151,7 +153,10 @@ class Probe(nn.Module):
     def forward(self, pixels: Tensor, oracle: Tensor | None, ids: Tensor) -> Tensor:
         """``oracle`` (B, 16, 13 + 2): per-cell attributes then (x, y) from -1 to 1, in place of the CNN."""
         b = pixels.shape[0]
-        if oracle is None:
+        if self.cells is not None:  # its tokens end with (x, y)
+            cells = self.cells({"pixels": pixels}).tokens
+            tokens, where = cells[..., :-2], cells[..., -2:]
+        elif oracle is None:
             full = torch.linspace(-1, 1, pixels.shape[-1])
             ys, xs = torch.meshgrid(full, full, indexing="ij")
             features = self.cnn(torch.cat([pixels, torch.stack([xs, ys]).expand(b, -1, -1, -1)], 1))
@@ -279,9 +284,10 @@ def main() -> None:
     parser.add_argument("--question", choices=["gru", "bow"], default="bow")
     parser.add_argument(
         "--objects",
-        choices=["cnn", "oracle", "pixels"],
+        choices=["cnn", "oracle", "pixels", "cells"],
         default="cnn",
-        help="pixels: each cell's foreground mean colour, randomly expanded, and presence (no CNN)",
+        help="pixels: each cell's foreground mean colour, randomly expanded, and presence (no CNN);"
+        " cells: polyfuse's image/cells encoder (learnt foreground colour and mask features)",
     )
     parser.add_argument(
         "--cnn", choices=["stages", "rgb", "pool", "patch"], default="stages", help="image CNN"
@@ -314,12 +320,17 @@ def main() -> None:
     model = Probe(
         vocab, answers, args.model, args.question, args.width, args.distance, args.cnn, args.channels
     )
+    if args.objects == "cells":  # pixels on a 0-1 scale here, hence the threshold
+        config = parse_encoder_config(
+            "image", {"type": "cells", "width": args.channels + 2, "threshold": 0.1}
+        )
+        model.cells = create_encoder("image", config, {"channels": 3, "height": 64, "width": 64})
     if args.colour_aux:
         model.colour_head = nn.Linear(model.width, 3)
     if args.freeze_cnn:  # random features, never trained
         model.cnn.requires_grad_(False)
     optimiser = torch.optim.Adam(model.parameters(), lr=args.lr)
-    use_oracle = args.objects != "cnn"
+    use_oracle = args.objects in ("oracle", "pixels")
     rows, steps = len(train[0]), 0  # type: ignore[index]
 
     def scenes(index: Tensor) -> tuple[Tensor, Tensor | None]:

@@ -64,6 +64,12 @@ def add_parser(sub: Any) -> None:
     run.add_argument("--seed", type=int, help="seed of the data and the training (default 0)")
     run.add_argument("--questions-per-scene", type=int, help="questions asked about each image")
     run.add_argument("--threads", type=int, help="torch threads (default: the preset's; 0 = torch's default)")
+    run.add_argument(
+        "--image-encoder",
+        choices=["cnn", "cells"],
+        help="image encoder of every fusion: cnn (conv stages) or cells (foreground cell tokens);"
+        " default: the preset's",
+    )
     run.add_argument("--out", default="cognition_output", help="folder for data, bundles, results, report")
     run.set_defaults(run=run_run)
 
@@ -171,6 +177,7 @@ def run_run(args: argparse.Namespace) -> int:
             lang=args.lang,
             seed=args.seed,
             questions_per_scene=args.questions_per_scene,
+            image_encoder=args.image_encoder,
         )
         if args.threads is not None:
             options = replace(options, threads=args.threads or None)

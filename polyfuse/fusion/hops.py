@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import torch
-from pydantic import Field
+from pydantic import Field, model_validator
 from torch import Tensor, nn
 
 from polyfuse.encoders._layers import coordinate_map
@@ -31,12 +31,23 @@ class HopsFusionConfig(FusionConfig):
         10.0,
         ge=0.0,
         description="scale of the second hop's distance bias: a learned multiple (per head and row) of"
-        " each object's squared distance to the first hop's object, when the objects form a square"
-        " row-major grid (CNN cells, ViT patches); 0 = none",
+        " each object's squared distance to the first hop's object, when the objects have positions (a"
+        " square row-major grid of CNN cells or ViT patches, or positions: tokens); 0 = none",
     )
     max_count: int = Field(16, ge=1, le=256, description="counts are read as classes 0 to max_count")
     count_sharpness: float = Field(5.0, gt=0.0, description="count gates' logits are scaled by this")
+    positions: Literal["grid", "tokens"] = Field(
+        "grid",
+        description="where the objects are: grid (the centres of a square row-major grid of tokens) or"
+        " tokens (each region token's last two features are its x and y, -1 to 1, as image/cells gives)",
+    )
     dropout: float = Field(0.1, ge=0.0, lt=1.0, description="dropout after the output layer")
+
+    @model_validator(mode="after")
+    def _token_positions_need_regions(self) -> HopsFusionConfig:
+        if self.positions == "tokens" and self.regions is None:
+            raise ValueError("hops positions 'tokens' needs regions: the objects' tokens carry their x and y")
+        return self
 
 
 @register_fusion("hops", HopsFusionConfig)
@@ -44,7 +55,9 @@ class HopsFusion(Fusion):
     """Two attention hops led by the question: what is asked about, then how every object relates to it.
 
     The objects ``o_j`` are the ``regions`` input's tokens as the encoder gives them, each with
-    its cell centre ``p_j`` appended when the tokens are a square row-major grid (zeros otherwise);
+    its position ``p_j`` appended: its cell centre when the tokens are a square row-major grid
+    (zeros otherwise), or with ``positions: tokens`` the token's own last two features (an
+    encoder that places objects more finely than a grid, as ``image/cells``);
     ``q`` is the other inputs (the question, audio), each mean-pooled over its tokens and joined
     (zeros for an absent one). Every query, key and value is one linear map of these. Hop 1:
     ``s = sum_j softmax_j(q' k_j) [o_j; p_j]``, the object the question names ("the red object")
@@ -110,10 +123,13 @@ class HopsFusion(Fusion):
             objects, mask = self.objects(embeddings, present)
         batch, count, _ = objects.shape
         dim, heads = config.hidden_dim, config.heads
-        where = grid_centres(count, objects)  # (T, 2), zeros unless a square grid
+        if config.positions == "tokens":
+            where = objects[..., -2:]  # (B, T, 2)
+        else:  # zeros unless a square grid
+            where = grid_centres(count, objects).expand(batch, -1, -1)  # (B, T, 2)
         q = self._question(embeddings, present, batch)  # (B, Q)
-        placed = torch.cat([objects, where.expand(batch, -1, -1)], 2)  # (B, T, D + 2)
-        keyed = torch.cat([placed, where.pow(2).sum(1)[None, :, None].expand(batch, -1, 1)], 2)
+        placed = torch.cat([objects, where], 2)  # (B, T, D + 2)
+        keyed = torch.cat([placed, where.pow(2).sum(2, keepdim=True)], 2)  # (B, T, D + 3)
         first = masked_softmax(
             torch.einsum("bd,btd->bt", self.query1(q), self.key1(placed)) / math.sqrt(dim), mask
         )  # (B, T)
@@ -121,7 +137,7 @@ class HopsFusion(Fusion):
         asked = torch.cat([q, subject], 1)
         logits = _per_head(self.query2(asked), self.key2(keyed), heads) / math.sqrt(dim)  # (B, T, H)
         if self.reach is not None:  # gap is zero where the objects have no grid layout
-            gap = (where[None] - subject[:, None, -2:]).pow(2).sum(2, keepdim=True)  # (B, T, 1)
+            gap = (where - subject[:, None, -2:]).pow(2).sum(2, keepdim=True)  # (B, T, 1)
             logits = logits + config.distance * self.reach(asked)[:, None] * gap
         gates = _per_head(self.count_query(asked), self.count_key(keyed), heads)
         gates = torch.sigmoid(config.count_sharpness * gates / math.sqrt(dim)) * mask.unsqueeze(2)

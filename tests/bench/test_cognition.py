@@ -502,6 +502,8 @@ def test_presets_and_overrides() -> None:
         RunOptions.preset("huge")
     with pytest.raises(ValueError, match="power of two"):
         RunOptions(size=48)  # 4 x 4 image tokens would straddle the scene's cells
+    with pytest.raises(ValueError, match="image_encoder must be one of cnn, cells"):
+        RunOptions(image_encoder="vit")
 
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))
@@ -509,23 +511,30 @@ def test_every_preset_gives_one_coordinate_tagged_image_token_per_scene_cell(pre
     options = RunOptions.preset(preset)
     config = model_config("relation", options, "unused")
     image = config["model"]["encoders"]["image"]
-    assert image["coords"] and image["stem"] == options.stem
+    assert image["type"] == options.image_encoder
+    if options.image_encoder == "cnn":
+        assert image["coords"] and image["stem"] == options.stem
     assert config["model"]["fusion"]["type"] == "relation" and config["model"]["fusion"]["regions"] == "image"
     spec = {"channels": 3, "height": options.size, "width": options.size}
     encoder = create_encoder("image", parse_encoder_config("image", image), spec).eval()
     with torch.no_grad():
         out = encoder({"pixels": torch.zeros(2, 3, options.size, options.size)})
     assert out.tokens is not None and out.tokens.shape[1] == GRID * GRID
+    if options.image_encoder == "cells":  # tokens end with their cell's centre
+        assert out.tokens[0, :, -2:].tolist()[:2] == [[-0.75, -0.75], [-0.25, -0.75]]
 
 
 def test_cli_run_full_preset_on_chosen_abilities(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "run"
     args = ["bench", "cognition", "run", "--preset", "full", "--fusions", "relation"]
     args += ["--abilities", "relation,shape", "--n", "60", "--epochs", "1", "--out", str(out)]
-    assert main([*args, "--questions-per-scene", "3"]) == 0
+    assert main([*args, "--questions-per-scene", "3", "--image-encoder", "cells"]) == 0
     printed = capsys.readouterr()
     assert "training relation (1/1)" in printed.out and "epoch 1/1" in printed.err  # progress shown
     results = json.loads((out / "results.json").read_text())
+    assert results["options"]["image_encoder"] == "cells"
+    bundle = json.loads((out / "bundles" / "relation" / "config.json").read_text())
+    assert bundle["config"]["model"]["encoders"]["image"]["type"] == "image/cells"
     assert results["options"]["size"] == 64 and results["options"]["stem"] == 4
     assert results["options"]["n"] == 60 and results["options"]["abilities"] == ["relation", "shape"]
     table = load_table(out / "data")

@@ -29,6 +29,7 @@ from polyfuse.encoders.pretrained import PretrainedEncoder
 
 EXPECTED_ENCODERS = {
     "audio/cnn",
+    "image/cells",
     "image/cnn",
     "image/resnet",
     "tabular/mlp",

@@ -132,3 +132,25 @@ def test_learns_which_object_is_furthest_from_the_named_one() -> None:
     with torch.no_grad():
         accuracy = (readout(fusion(embeddings, present)).argmax(1) == answer).float().mean().item()
     assert accuracy > 0.95  # chance: 1/9
+
+
+@pytest.mark.parametrize(("sign", "expected"), [(-1.0, 2), (1.0, 0)])
+def test_token_positions_place_objects_off_any_grid(sign: float, expected: int) -> None:
+    """``positions: tokens`` reads each object's (x, y) from its last two features: five objects on
+    a line (not a square grid) at x = -1, -0.5, 0.1, 0.6, 1; with content-blind logits hop 1's
+    object sits at their mean (x = 0.04), so the closest is object 2 and the furthest object 0."""
+    fusion = build(distance=10.0, positions="tokens")
+    assert fusion.reach is not None
+    silence(fusion.query1, fusion.key1, fusion.query2, fusion.key2, fusion.reach)
+    nn.init.constant_(fusion.reach.bias, sign)
+    embeddings, present = inputs(batch=2, tokens=5)
+    embeddings["image"][..., -2] = torch.tensor([-1.0, -0.5, 0.1, 0.6, 1.0])
+    embeddings["image"][..., -1] = 0.0
+    hops = fusion.attend(embeddings, present)
+    assert torch.allclose(hops.subject[:, -2:], torch.tensor([[0.04, 0.0]] * 2), atol=1e-6)
+    assert (hops.second[..., 0].argmax(1) == expected).all()
+
+
+def test_token_positions_need_regions() -> None:
+    with pytest.raises(ValueError, match="positions 'tokens' needs regions"):
+        create_fusion("hops", DIMS, positions="tokens")

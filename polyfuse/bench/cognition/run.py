@@ -1,8 +1,9 @@
 """The whole benchmark in one call: generate a set, train one polyfuse model per fusion, score each,
 and write one report comparing them.
 
-Every fusion gets the same encoders: an image CNN whose last map is a 4 x 4 grid of tokens (one per
-cell of the scene grid, whatever the image size), a BiGRU over the question's WordPiece tokens
+Every fusion gets the same encoders: an image encoder with a 4 x 4 grid of tokens, one per cell of
+the scene grid whatever the image size (a CNN, or ``image/cells``, which reads each cell's
+foreground: the ``anchors`` preset's), a BiGRU over the question's WordPiece tokens
 (Chinese is split per character by the tokenizer) and a CNN over the clip's log-mel spectrogram
 (absent clips are masked). The fusions that should do well on relational questions read the image
 tokens: ``relation`` takes them as its objects (``regions: image``) conditioned on the question and
@@ -40,7 +41,10 @@ FUSION_ALIASES = {"transformer": "mult"}
 """Names the issue uses -> registered fusion names."""
 DEFAULT_FUSIONS = ("concat", "film", "relation", "transformer")
 IMAGE_GRID = 4
-"""The image CNN downsamples to IMAGE_GRID x IMAGE_GRID tokens, one per cell of the scene grid."""
+"""The image encoder gives IMAGE_GRID x IMAGE_GRID tokens, one per cell of the scene grid."""
+
+IMAGE_ENCODERS = ("cnn", "cells")
+"""The image encoders a run can give every fusion."""
 
 FUSION_OPTIONS: dict[str, dict[str, Any]] = {
     "concat": {},
@@ -82,6 +86,9 @@ class RunOptions:
     of the way down to IMAGE_GRID x IMAGE_GRID."""
     image_width: int = 32
     """channels of every image CNN stage (and the image token width)."""
+    image_encoder: str = "cnn"
+    """``cnn`` (conv stages down to IMAGE_GRID x IMAGE_GRID tokens) or ``cells`` (``image/cells``:
+    each cell's token read from its foreground pixels)."""
     progress: bool = True
     """progress bars: generation, and each fusion's epochs (with rate, ETA and a per-epoch summary)."""
     threads: int | None = 1
@@ -89,6 +96,10 @@ class RunOptions:
     machine one thread trained 5x faster than two; raise it on a large idle machine."""
 
     def __post_init__(self) -> None:
+        if self.image_encoder not in IMAGE_ENCODERS:
+            raise ValueError(
+                f"image_encoder must be one of {', '.join(IMAGE_ENCODERS)}, got {self.image_encoder!r}"
+            )
         stages = math.log2(self.size / IMAGE_GRID / self.stem)
         if stages < 1 or stages != int(stages):
             raise ValueError(
@@ -119,6 +130,7 @@ PRESETS: dict[str, RunOptions] = {
         abilities=SORT_OF_CLEVR_ABILITIES,
         questions_per_scene=10,
         threads=2,
+        image_encoder="cells",
     ),
 }
 """``small``: a first look that checks the pipeline end to end (under 10 minutes for four fusions
@@ -144,7 +156,6 @@ def model_config(
     """The polyfuse config (YAML layout) the benchmark trains ``fusion`` with (``with_audio``
     False: the set has no audio, the audio column is ignored)."""
     resolved = resolve_fusion(fusion)
-    stages = round(math.log2(options.size / IMAGE_GRID / options.stem))
     return {
         "data": {
             "label": "answer",
@@ -167,17 +178,11 @@ def model_config(
         "model": {
             "encoders": {
                 # one token per scene cell, tagged with its coordinates; pooled keeps the 4 x 4 layout
-                "image": {
-                    "type": "cnn",
-                    "widths": [options.image_width] * stages,
-                    "stem": options.stem,
-                    "coords": True,
-                    "pool_grid": IMAGE_GRID,
-                },
+                "image": image_encoder(options),
                 "text": {"type": "bigru", "embed_dim": 32, "hidden_dim": 32},
                 "audio": {"type": "cnn", "widths": [16, 32, 32]},
             },
-            "fusion": {"type": resolved, **FUSION_OPTIONS.get(resolved, {})},
+            "fusion": {"type": resolved, **fusion_options(resolved, options)},
             "head": {"hidden_dim": 128, "dropout": 0.1},
         },
         "training": {
@@ -191,6 +196,26 @@ def model_config(
             "progress": options.progress,
             "output_dir": str(output_dir),
         },
+    }
+
+
+def fusion_options(fusion: str, options: RunOptions) -> dict[str, Any]:
+    """A registered fusion's options in a run: :data:`FUSION_OPTIONS`, and with ``image/cells``
+    tokens, ``hops`` places each object at its foreground's centroid (``positions: tokens``)."""
+    extra = {"positions": "tokens"} if fusion == "hops" and options.image_encoder == "cells" else {}
+    return {**FUSION_OPTIONS.get(fusion, {}), **extra}
+
+
+def image_encoder(options: RunOptions) -> dict[str, Any]:
+    """The image encoder's config: one token per scene cell, tagged with its coordinates."""
+    if options.image_encoder == "cells":
+        return {"type": "cells", "grid": IMAGE_GRID, "width": options.image_width}
+    return {  # pooled keeps the 4 x 4 layout
+        "type": "cnn",
+        "widths": [options.image_width] * round(math.log2(options.size / IMAGE_GRID / options.stem)),
+        "stem": options.stem,
+        "coords": True,
+        "pool_grid": IMAGE_GRID,
     }
 
 
