@@ -498,6 +498,7 @@ def test_presets_and_overrides() -> None:
     anchors = PRESETS["anchors"]  # Santoro et al.'s setting: Sort-of-CLEVR's questions at its density
     assert anchors.abilities == ("relation", "shape", "position") and anchors.questions_per_scene == 10
     assert anchors.n // anchors.questions_per_scene == 10000 and anchors.size == 64
+    assert anchors.image_encoder == "cells" and anchors.fusions == (*RunOptions().fusions, "hops")
     with pytest.raises(ValueError, match="presets: small, full, anchors"):
         RunOptions.preset("huge")
     with pytest.raises(ValueError, match="power of two"):

@@ -121,6 +121,7 @@ PRESETS: dict[str, RunOptions] = {
     "small": RunOptions(),
     "full": RunOptions(n=30000, epochs=12, size=64, stem=4, batch_size=64, lr=2e-3),
     "anchors": RunOptions(
+        fusions=(*DEFAULT_FUSIONS, "hops"),
         n=100000,
         epochs=12,
         size=64,
@@ -136,8 +137,8 @@ PRESETS: dict[str, RunOptions] = {
 """``small``: a first look that checks the pipeline end to end (under 10 minutes for four fusions
 on 2 CPU cores; every fusion stays near the answer prior). ``full``: every ability at 10x the
 questions. ``anchors``: Santoro et al.'s setting, Sort-of-CLEVR's question families at its density
-(10 questions per image, 10,000 images), sized for four fusions within 60 minutes on 2 idle CPU
-cores. docs/cognition.md has what each reaches."""
+(10 questions per image, 10,000 images) with ``image/cells`` tokens and the four fusions plus
+``hops``, in about 40 minutes on 2 idle CPU cores. docs/cognition.md has what each reaches."""
 
 
 def resolve_fusion(name: str) -> str:

@@ -46,8 +46,9 @@ class CellsImageEncoder(Encoder):
     - colour: an MLP of the mean colour of the cell's foreground pixels only, so an object's colour
       reads the same whatever its size and however much background its cell holds (zero for an
       empty cell);
-    - shape: a linear map of the cell's foreground mask (a patch embedding of the mask, as ViT's
-      of the pixels, https://arxiv.org/abs/2010.11929), then ReLU;
+    - shape (and size): a 2-layer MLP of the cell's foreground mask (its first layer a patch
+      embedding of the mask, as ViT's of the pixels, https://arxiv.org/abs/2010.11929), so that
+      "same shape" can be read across sizes;
     - presence (1 when the cell holds a foreground pixel) and where its foreground is: the
       centroid (x, y) of its foreground pixels, -1 (left / top) to 1, or the cell's centre when
       it is empty, so an object is placed more finely than its cell (fusions that relate objects
@@ -73,9 +74,13 @@ class CellsImageEncoder(Encoder):
                 f" of grid {grid}: set the image processor's size to one"
             )
         self.cell = (height // grid, width // grid)
+        self.threshold = config.threshold
         colour = (config.width - 3) // 2
         self.colour = nn.Sequential(nn.Conv2d(channels, colour, 1), nn.ReLU(), nn.Conv2d(colour, colour, 1))
-        self.shape = nn.Conv2d(1, config.width - 3 - colour, self.cell, stride=self.cell)
+        shape = config.width - 3 - colour
+        self.shape = nn.Sequential(  # an MLP of each cell's mask (its first layer a patch embedding)
+            nn.Conv2d(1, shape, self.cell, stride=self.cell), nn.ReLU(), nn.Conv2d(shape, shape, 1)
+        )
         self.pool = nn.Sequential(nn.Linear(grid * grid * config.width, config.width), nn.ReLU())
         self.output_dim = config.width
 
@@ -84,7 +89,7 @@ class CellsImageEncoder(Encoder):
         border = torch.cat([pixels[..., 0, :], pixels[..., -1, :], pixels[..., 0], pixels[..., -1]], 2)
         background = border.median(2).values[..., None, None]  # (B, C, 1, 1)
         difference = (pixels - background).abs().sum(1, keepdim=True)  # (B, 1, H, W)
-        return (difference > self.config.threshold).to(pixels.dtype)  # type: ignore[attr-defined]
+        return (difference > self.threshold).to(pixels.dtype)
 
     def forward(self, x: dict[str, Tensor]) -> EncoderOutput:
         pixels = x["pixels"]  # (B, C, H, W)
@@ -99,7 +104,7 @@ class CellsImageEncoder(Encoder):
         colour = torch.relu(self.colour(foreground_mean(pixels))) * present  # (B, c, g, g)
         shape = torch.relu(self.shape(foreground))  # (B, s, g, g)
         points = coordinate_map(height, width, pixels).expand(batch, -1, -1, -1)  # (B, 2, H, W)
-        centres = coordinate_map(*share.shape[2:], pixels)  # (2, g, g)
+        centres = coordinate_map(share.shape[2], share.shape[3], pixels)  # (2, g, g)
         where = torch.where(present > 0, foreground_mean(points), centres)  # (B, 2, g, g)
         tokens = torch.cat([colour, shape, present, where], 1).flatten(2).transpose(1, 2)  # (B, T, D)
         mask = torch.ones(tokens.shape[:2], dtype=torch.bool, device=tokens.device)
