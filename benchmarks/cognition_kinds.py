@@ -13,7 +13,8 @@ from pathlib import Path
 
 from cognition_probe import relation_kind
 
-from polyfuse.bench.cognition.adapter import normalize_answer, predict_rows
+from polyfuse.bench.cognition.adapter import predict_rows
+from polyfuse.bench.cognition.score import is_correct
 from polyfuse.predictor import Predictor
 
 
@@ -23,9 +24,7 @@ def main() -> None:
     parser.add_argument("data", type=Path, help="the generated set it was trained on (RUN_DIR/data)")
     args = parser.parse_args()
     rows = predict_rows(Predictor.load(args.bundle), args.data, ("test_iid",))
-    rows["right"] = [
-        normalize_answer(a) == p for a, p in zip(rows["answer"], rows["prediction"], strict=True)
-    ]
+    rows["right"] = [is_correct(a, p) for a, p in zip(rows["answer"], rows["prediction"], strict=True)]
     rows["kind"] = [
         relation_kind(q) if a == "relation" else a
         for q, a in zip(rows["question"], rows["ability"], strict=True)

@@ -95,12 +95,17 @@ class RunOptions:
     """torch intra-op threads (None: torch's default). The models are small: on a shared 2-core
     machine one thread trained 5x faster than two; raise it on a large idle machine."""
 
+    @property
+    def cnn_stages(self) -> float:
+        """Conv-and-max-pool stages of the image CNN after its stem (whole for a valid size)."""
+        return math.log2(self.size / IMAGE_GRID / self.stem)
+
     def __post_init__(self) -> None:
         if self.image_encoder not in IMAGE_ENCODERS:
             raise ValueError(
                 f"image_encoder must be one of {', '.join(IMAGE_ENCODERS)}, got {self.image_encoder!r}"
             )
-        stages = math.log2(self.size / IMAGE_GRID / self.stem)
+        stages = self.cnn_stages
         if stages < 1 or stages != int(stages):
             raise ValueError(
                 f"size must be {IMAGE_GRID} x stem ({self.stem}) x a power of two, got {self.size}"
@@ -213,7 +218,7 @@ def image_encoder(options: RunOptions) -> dict[str, Any]:
         return {"type": "cells", "grid": IMAGE_GRID, "width": options.image_width}
     return {  # pooled keeps the 4 x 4 layout
         "type": "cnn",
-        "widths": [options.image_width] * round(math.log2(options.size / IMAGE_GRID / options.stem)),
+        "widths": [options.image_width] * round(options.cnn_stages),
         "stem": options.stem,
         "coords": True,
         "pool_grid": IMAGE_GRID,
