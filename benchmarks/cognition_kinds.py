@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import pandas as pd
 from cognition_probe import relation_kind
 
 from polyfuse.bench.cognition.adapter import predict_rows
@@ -18,17 +19,23 @@ from polyfuse.bench.cognition.score import is_correct
 from polyfuse.predictor import Predictor
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("bundle", type=Path, help="a saved bundle (RUN_DIR/bundles/FUSION)")
-    parser.add_argument("data", type=Path, help="the generated set it was trained on (RUN_DIR/data)")
-    args = parser.parse_args()
-    rows = predict_rows(Predictor.load(args.bundle), args.data, ("test_iid",))
+def graded_rows(predictor: Predictor, data: Path) -> pd.DataFrame:
+    """The iid test's rows with the prediction, ``right`` (bool) and ``kind`` (see the module)."""
+    rows = predict_rows(predictor, data, ("test_iid",))
     rows["right"] = [is_correct(a, p) for a, p in zip(rows["answer"], rows["prediction"], strict=True)]
     rows["kind"] = [
         relation_kind(q) if a == "relation" else a
         for q, a in zip(rows["question"], rows["ability"], strict=True)
     ]
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("bundle", type=Path, help="a saved bundle (RUN_DIR/bundles/FUSION)")
+    parser.add_argument("data", type=Path, help="the generated set it was trained on (RUN_DIR/data)")
+    args = parser.parse_args()
+    rows = graded_rows(Predictor.load(args.bundle), args.data)
     print("| kind | questions | accuracy |\n|---|---|---|")
     for kind, part in rows.groupby("kind")["right"]:
         print(f"| {kind} | {len(part)} | {part.mean():.3f} |")

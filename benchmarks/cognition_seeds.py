@@ -18,24 +18,15 @@ import json
 import statistics
 from pathlib import Path
 
-from cognition_probe import relation_kind
+from cognition_kinds import graded_rows
 
-from polyfuse.bench.cognition.adapter import predict_rows
-from polyfuse.bench.cognition.run import RunOptions, train_fusion
-from polyfuse.bench.cognition.score import is_correct
+from polyfuse.bench.cognition.run import RunOptions, fit_fusion
 
 
 def kinds_of(fusion: str, data: Path, out: Path, options: RunOptions) -> dict[str, float]:
     """Train ``fusion`` with ``options`` and return its iid accuracy per kind (and ``relation``)."""
-    from polyfuse.predictor import Predictor
-
-    train_fusion(fusion, data, out, options)
-    rows = predict_rows(Predictor.load(out / "bundles" / fusion), data, ("test_iid",))
-    rows["right"] = [is_correct(a, p) for a, p in zip(rows["answer"], rows["prediction"], strict=True)]
-    rows["kind"] = [
-        relation_kind(q) if a == "relation" else a
-        for q, a in zip(rows["question"], rows["ability"], strict=True)
-    ]
+    predictor, _ = fit_fusion(fusion, data, out, options)
+    rows = graded_rows(predictor, data)
     kinds = {str(k): float(v.mean()) for k, v in rows.groupby("kind")["right"]}
     kinds["relation"] = float(rows.loc[rows["ability"] == "relation", "right"].mean())
     return kinds

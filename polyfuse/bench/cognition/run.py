@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import torch
@@ -34,6 +34,9 @@ from polyfuse.bench.cognition.audio import MAX_SECONDS, SAMPLE_RATE
 from polyfuse.bench.cognition.generate import GenerateOptions, generate
 from polyfuse.bench.cognition.report import write_cognition_report
 from polyfuse.bench.cognition.score import CognitionScores
+
+if TYPE_CHECKING:
+    from polyfuse.predictor import Predictor
 
 log = logging.getLogger("polyfuse")
 
@@ -225,10 +228,9 @@ def image_encoder(options: RunOptions) -> dict[str, Any]:
     }
 
 
-def train_fusion(
-    fusion: str, data_dir: Path, out: Path, options: RunOptions
-) -> tuple[CognitionScores, float]:
-    """Train ``fusion`` on ``data_dir``'s train split, save its bundle, score it; (scores, seconds)."""
+def fit_fusion(fusion: str, data_dir: Path, out: Path, options: RunOptions) -> tuple[Predictor, float]:
+    """Train ``fusion`` on ``data_dir``'s train split and save its bundle in ``out/bundles``;
+    (the trained predictor, training seconds)."""
     from polyfuse.predictor import Predictor
 
     train = pd.read_csv(data_dir / "train.csv", dtype=str, keep_default_na=False)
@@ -238,6 +240,14 @@ def train_fusion(
     predictor.fit(data_dir / "train.csv", data_dir / "valid.csv")
     seconds = time.perf_counter() - started
     predictor.save(out / "bundles" / fusion)
+    return predictor, seconds
+
+
+def train_fusion(
+    fusion: str, data_dir: Path, out: Path, options: RunOptions
+) -> tuple[CognitionScores, float]:
+    """Train ``fusion`` on ``data_dir``'s train split, save its bundle, score it; (scores, seconds)."""
+    predictor, seconds = fit_fusion(fusion, data_dir, out, options)
     return score_predictor(predictor, data_dir), seconds
 
 
@@ -319,6 +329,7 @@ __all__ = [
     "FUSION_ALIASES",
     "PRESETS",
     "RunOptions",
+    "fit_fusion",
     "model_config",
     "parse_fusions",
     "resolve_fusion",
