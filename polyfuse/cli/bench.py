@@ -11,6 +11,11 @@ from typing import Any
 
 from polyfuse.cli._common import format_table, user_errors
 
+ABILITIES_HELP = (
+    "comma-separated abilities to generate, NAME:K for K times the scenes of one listed once"
+    " (default: all, evenly)"
+)
+
 
 def add_parser(sub: Any) -> None:
     """Register the subcommand."""
@@ -29,7 +34,7 @@ def add_parser(sub: Any) -> None:
     gen.add_argument("--size", type=int, default=64, help="image side in pixels")
     gen.add_argument("--clutter", action="store_true", help="draw distractor strokes and dots")
     gen.add_argument("--noise", type=float, default=0.0, help="pixel and audio noise (0 = none)")
-    gen.add_argument("--abilities", help="comma-separated abilities to generate (default: all)")
+    gen.add_argument("--abilities", help=ABILITIES_HELP)
     gen.add_argument(
         "--questions-per-scene", type=int, default=2, help="questions asked about each image (default 2)"
     )
@@ -59,7 +64,7 @@ def add_parser(sub: Any) -> None:
     run.add_argument("--n", type=int, help="number of questions")
     run.add_argument("--epochs", type=int, help="training epochs per fusion")
     run.add_argument("--size", type=int, help="image side in pixels (8, 16, 32, 64, ...)")
-    run.add_argument("--abilities", help="comma-separated abilities to generate (default: all)")
+    run.add_argument("--abilities", help=ABILITIES_HELP)
     run.add_argument("--lang", choices=["en", "zh", "both"], help="question language (default en)")
     run.add_argument("--seed", type=int, help="seed of the data and the training (default 0)")
     run.add_argument("--questions-per-scene", type=int, help="questions asked about each image")
@@ -75,13 +80,20 @@ def add_parser(sub: Any) -> None:
 
 
 def parse_abilities(text: str | None) -> tuple[str, ...] | None:
-    """``"relation,shape"`` -> ``("relation", "shape")``, each checked; None or empty: every ability."""
+    """``"relation:2,shape"`` -> ``("relation", "relation", "shape")``, each checked (``NAME:K``: K
+    times the scenes of an ability listed once); None or empty: every ability."""
     from polyfuse.bench.cognition.abilities import get_ability
 
-    names = tuple(n.strip() for n in (text or "").split(",") if n.strip())
-    for name in names:
-        get_ability(name)
-    return names or None
+    names: list[str] = []
+    for item in (part.strip() for part in (text or "").split(",")):
+        if not item:
+            continue
+        name, _, weight = item.partition(":")
+        if weight and not (weight.isdigit() and int(weight) >= 1):
+            raise ValueError(f"ability weight must be a whole number >= 1: {item!r}")
+        get_ability(name.strip())
+        names += [name.strip()] * int(weight or 1)
+    return tuple(names) or None
 
 
 def run_generate(args: argparse.Namespace) -> int:

@@ -41,6 +41,11 @@ class HopsFusionConfig(FusionConfig):
         description="where the objects are: grid (the centres of a square row-major grid of tokens) or"
         " tokens (each region token's last two features are its x and y, -1 to 1, as image/cells gives)",
     )
+    mark_subject: bool = Field(
+        True,
+        description="hop 2's keys also carry each object's hop-1 weight, so that 'an object other than"
+        " the named one' is one feature (the named object is its own closest)",
+    )
     dropout: float = Field(0.1, ge=0.0, lt=1.0, description="dropout after the output layer")
 
     @model_validator(mode="after")
@@ -61,7 +66,9 @@ class HopsFusion(Fusion):
     ``q`` is the other inputs (the question, audio), each mean-pooled over its tokens and joined
     (zeros for an absent one). Every query, key and value is one linear map of these. Hop 1:
     ``s = sum_j softmax_j(q' k_j) [o_j; p_j]``, the object the question names ("the red object")
-    and where it is. Hop 2, asked by ``[q; s]``: ``heads`` softmax heads read one object each
+    and where it is. Hop 2, asked by ``[q; s]`` with keys ``[o_j; p_j; |p_j|^2; a_j]`` (``a_j``
+    hop 1's weight on object j, with ``mark_subject``: the named object is its own closest, and
+    one key feature sets it apart): ``heads`` softmax heads read one object each
     (the closest to ``s``, the furthest, ...), their logits biased by
     ``distance * r_h([q; s]) * |p_j - p_s|^2`` (geometric attention, as in Hu et al. 2018's
     relation module, https://arxiv.org/abs/1711.11575); and ``heads`` sigmoid gates whose sums
@@ -95,8 +102,9 @@ class HopsFusion(Fusion):
         self.learned_question = None if self.context else nn.Parameter(torch.zeros(dim))
         self.query1, self.key1 = nn.Linear(asks, dim), nn.Linear(width + 2, dim)
         asked = asks + width + 2  # [q; s; p_s]
-        self.query2, self.key2 = nn.Linear(asked, dim * heads), nn.Linear(width + 3, dim * heads)
-        self.count_query, self.count_key = nn.Linear(asked, dim * heads), nn.Linear(width + 3, dim * heads)
+        keyed = width + 3 + int(config.mark_subject)  # [o_j; p_j; |p_j|^2 (; hop-1 weight)]
+        self.query2, self.key2 = nn.Linear(asked, dim * heads), nn.Linear(keyed, dim * heads)
+        self.count_query, self.count_key = nn.Linear(asked, dim * heads), nn.Linear(keyed, dim * heads)
         self.value = nn.Linear(width, dim)
         self.reach = nn.Linear(asked, heads) if config.distance else None
         mixed = asks + width + heads * (dim + config.max_count + 1)
@@ -134,6 +142,8 @@ class HopsFusion(Fusion):
             torch.einsum("bd,btd->bt", self.query1(q), self.key1(placed)) / math.sqrt(dim), mask
         )  # (B, T)
         subject = torch.einsum("bt,btd->bd", first, placed)  # (B, D + 2): features, then (x, y)
+        if config.mark_subject:
+            keyed = torch.cat([keyed, first.unsqueeze(2)], 2)  # (B, T, D + 4)
         asked = torch.cat([q, subject], 1)
         logits = _per_head(self.query2(asked), self.key2(keyed), heads) / math.sqrt(dim)  # (B, T, H)
         if self.reach is not None:  # gap is zero where the objects have no grid layout

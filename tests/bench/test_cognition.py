@@ -39,10 +39,11 @@ from polyfuse.bench.cognition import (
 from polyfuse.bench.cognition import abilities as abilities_module
 from polyfuse.bench.cognition.adapter import predict_rows
 from polyfuse.bench.cognition.answers import ANSWERS, AmbiguousQuestion
-from polyfuse.bench.cognition.generate import COLUMN_MODALITIES, SPLITS
+from polyfuse.bench.cognition.generate import COLUMN_MODALITIES, SPLITS, plan_scenes
 from polyfuse.bench.cognition.run import PRESETS, RunOptions, model_config, parse_fusions, resolve_fusion
 from polyfuse.bench.cognition.scene import GRID
 from polyfuse.bench.cognition.templates import LANGUAGES, TEMPLATES, render, slot_names
+from polyfuse.cli.bench import parse_abilities
 from polyfuse.cli.main import main
 from polyfuse.encoders import create_encoder, parse_encoder_config
 
@@ -286,6 +287,22 @@ def test_options_are_checked() -> None:
         GenerateOptions(abilities=("telepathy",))
 
 
+def test_an_ability_listed_twice_gets_twice_the_scenes_in_every_split() -> None:
+    assert parse_abilities("relation:2, shape") == ("relation", "relation", "shape")
+    assert parse_abilities("") is None
+    with pytest.raises(ValueError, match="whole number >= 1: 'shape:0'"):
+        parse_abilities("relation,shape:0")
+    plan = pd.DataFrame(
+        plan_scenes(
+            GenerateOptions(n=1200, questions_per_scene=1, abilities=("relation", "relation", "shape"))
+        ),
+        columns=["scene", "split", "ability"],
+    )
+    shares = plan.groupby("split")["ability"].apply(lambda a: (a == "relation").mean())
+    assert shares.min() > 0.6 and shares.max() < 0.7  # 2/3 of each split, up to rounding
+    assert shares["train"] == pytest.approx(2 / 3, abs=0.01)
+
+
 # ---------------------------------------------------------------- scorer
 def test_wilson_interval() -> None:
     low, high = wilson_interval(8, 10)
@@ -496,7 +513,8 @@ def test_presets_and_overrides() -> None:
     assert (full.epochs, full.n, full.size, full.stem) == (3, PRESETS["full"].n, 64, 4)
     assert full.n > 5 * RunOptions().n and full.epochs < PRESETS["full"].epochs
     anchors = PRESETS["anchors"]  # Santoro et al.'s setting: Sort-of-CLEVR's questions at its density
-    assert anchors.abilities == ("relation", "shape", "position") and anchors.questions_per_scene == 10
+    assert anchors.abilities == ("relation", "relation", "shape", "position")  # half relational
+    assert anchors.questions_per_scene == 10
     assert anchors.n // anchors.questions_per_scene == 10000 and anchors.size == 64
     assert anchors.image_encoder == "cells" and anchors.fusions == (*RunOptions().fusions, "hops")
     with pytest.raises(ValueError, match="presets: small, full, anchors"):

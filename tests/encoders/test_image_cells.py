@@ -85,3 +85,16 @@ def test_a_size_the_grid_does_not_divide_is_refused() -> None:
     config = parse_encoder_config("image", {"type": "cells", "grid": 5})
     with pytest.raises(ValueError, match=r"32 x 32\) to be multiples of grid 5"):
         create_encoder("image", config, {"channels": 3, "height": 32, "width": 32})
+
+
+def test_mask_empty_keeps_only_the_cells_with_an_object() -> None:
+    pixels = torch.cat(
+        [scene([("square", 18, 26, 2, (200, 200, 40)), ("circle", 4, 4, 2, (40, 40, 220))]), scene([])]
+    )
+    with torch.no_grad():
+        masked = build(mask_empty=True)({"pixels": pixels}).token_mask
+        default = build()({"pixels": pixels}).token_mask
+    assert masked is not None and default is not None
+    assert masked[0].nonzero().flatten().tolist() == [0, 14]  # the circle's cell, then the square's
+    assert masked[1].all()  # an image without foreground keeps every cell (never all masked)
+    assert default.all()

@@ -63,7 +63,9 @@ class GenerateOptions:
         noise: Gaussian noise on pixels (fraction of 0-255) and on audio samples (amplitude).
         min_objects / max_objects: objects per scene (2 to 8 by default).
         questions_per_scene: questions asked about each image (all of its ability).
-        abilities: the abilities to generate (default: every registered one).
+        abilities: the abilities to generate (default: every registered one); an ability listed
+            k times gets k times the scenes of one listed once (Sort-of-CLEVR asks as many
+            relational questions as the others together).
         fractions: shares of scenes for train, valid, test_iid, test_comp.
     """
 

@@ -32,6 +32,11 @@ class CellsImageConfig(EncoderConfig):
         description="a pixel is foreground when its channels differ from the background colour by more"
         " than this in total, in the image processor's normalised units (standard deviations)",
     )
+    mask_empty: bool = Field(
+        False,
+        description="mask out the cells without foreground, so that fusions attend over objects only"
+        " (an image without foreground keeps every cell)",
+    )
 
 
 @register_encoder("image", "cells", CellsImageConfig)
@@ -75,6 +80,7 @@ class CellsImageEncoder(Encoder):
             )
         self.cell = (height // grid, width // grid)
         self.threshold = config.threshold
+        self.mask_empty = config.mask_empty
         colour = (config.width - 3) // 2
         self.colour = nn.Sequential(nn.Conv2d(channels, colour, 1), nn.ReLU(), nn.Conv2d(colour, colour, 1))
         shape = config.width - 3 - colour
@@ -107,5 +113,8 @@ class CellsImageEncoder(Encoder):
         centres = coordinate_map(share.shape[2], share.shape[3], pixels)  # (2, g, g)
         where = torch.where(present > 0, foreground_mean(points), centres)  # (B, 2, g, g)
         tokens = torch.cat([colour, shape, present, where], 1).flatten(2).transpose(1, 2)  # (B, T, D)
-        mask = torch.ones(tokens.shape[:2], dtype=torch.bool, device=tokens.device)
+        mask = present.flatten(1) > 0  # (B, T)
+        if not self.mask_empty:
+            mask = torch.ones_like(mask)
+        mask = mask | ~mask.any(1, keepdim=True)  # an image without foreground keeps every cell
         return EncoderOutput(self.pool(tokens.flatten(1)), tokens, mask)
