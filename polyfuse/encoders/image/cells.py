@@ -66,7 +66,10 @@ class CellsImageEncoder(Encoder):
     row-major order and projected (``(B, T * D) -> (B, D)``, ReLU), so it keeps the layout.
 
     Input ``{"pixels": (B, C, H, W)}`` with H and W multiples of ``grid``; output pooled
-    ``(B, D)``, tokens ``(B, g * g, D)`` (row-major) and an all-True mask.
+    ``(B, D)``, tokens ``(B, g * g, D)`` (row-major) and their mask ``(B, g * g)``: all True, or
+    with ``mask_empty`` True on the cells holding foreground only (every cell of an image without
+    any), so that fusions attend over objects and not over empty cells, whose tokens are alike in
+    every image (docs/cognition.md, "Empty cells masked").
     """
 
     def __init__(self, config: CellsImageConfig, spec: dict[str, Any]) -> None:
