@@ -117,7 +117,5 @@ class CellsImageEncoder(Encoder):
         where = torch.where(present > 0, foreground_mean(points), centres)  # (B, 2, g, g)
         tokens = torch.cat([colour, shape, present, where], 1).flatten(2).transpose(1, 2)  # (B, T, D)
         mask = present.flatten(1) > 0  # (B, T)
-        if not self.mask_empty:
-            mask = torch.ones_like(mask)
-        mask = mask | ~mask.any(1, keepdim=True)  # an image without foreground keeps every cell
+        mask = mask | ~(self.mask_empty & mask.any(1, keepdim=True))  # all, or the objects if any
         return EncoderOutput(self.pool(tokens.flatten(1)), tokens, mask)
