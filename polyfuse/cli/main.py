@@ -18,11 +18,12 @@ from polyfuse.cli import (
     inspect,
     list_components,
     predict,
+    serve,
     train,
 )
 from polyfuse.cli._common import CliError
 
-COMMANDS = (train, evaluate, compare, predict, inspect, list_components, demo, bench, cache, embed)
+COMMANDS = (train, evaluate, compare, predict, inspect, list_components, demo, bench, cache, embed, serve)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -34,11 +34,13 @@ from polyfuse.serving.inputs import metadata, multipart_schema
 from polyfuse.serving.metrics import ServerMetrics
 from polyfuse.serving.outputs import jsonable
 from polyfuse.serving.parsing import content_kind, parse_json, parse_multipart, read_body
-from polyfuse.serving.service import PredictionService
+from polyfuse.serving.service import INTERNAL_ERROR, PredictionService
 from polyfuse.serving.settings import ServeSettings, read_api_key
 
 PAGE_DIR = Path(__file__).parent / "page"
-ENDPOINTS = frozenset({"/", "/predict", "/health", "/ready", "/metadata", "/metrics", "/docs", "/openapi.json"})
+ENDPOINTS = frozenset(
+    {"/", "/predict", "/health", "/ready", "/metadata", "/metrics", "/docs", "/openapi.json"}
+)
 OFFLOAD_BYTES = 256 * 1024
 """Bodies larger than this are checked (base64, image headers) off the event loop."""
 
@@ -174,7 +176,7 @@ def create_app(predictor: Predictor, settings: ServeSettings | None = None) -> F
             408: {"description": "the body did not arrive in time"},
             413: {"description": "the body is over the size limit"},
             415: {"description": "neither JSON nor multipart"},
-            422: {"description": "the body does not match the request schema"},
+            422: {"description": "the body does not match the request schema, or no row could be used"},
             503: {"description": "not ready, or the queue is full (retry later)"},
             504: {"description": "no prediction within the timeout"},
         },
@@ -188,18 +190,27 @@ def create_app(predictor: Predictor, settings: ServeSettings | None = None) -> F
         if kind == "json":
             rows = parse_json(body, service.request_model)
         else:
-            rows = await parse_multipart(request, body, service.kinds, service.row_model, settings.max_media_bytes)
+            rows = await parse_multipart(
+                request, body, service.kinds, service.row_model, settings.max_media_bytes
+            )
         try:
             answers = await asyncio.wait_for(
                 service.predict(rows, offload=len(body) > OFFLOAD_BYTES), settings.timeout_s
             )
         except QueueFullError:
             metrics.rejected.labels("queue_full").inc()
-            raise HTTPException(503, "the server is busy: retry shortly", headers={"Retry-After": "1"}) from None
+            raise HTTPException(
+                503, "the server is busy: retry shortly", headers={"Retry-After": "1"}
+            ) from None
         except TimeoutError:
             metrics.rejected.labels("timeout").inc()
             raise HTTPException(504, f"no prediction within {settings.timeout_s:g} s") from None
-        return JSONResponse({"rows": answers})
+        failed = [a["error"] for a in answers if a.get("error")]
+        if len(failed) < len(answers):
+            return JSONResponse({"rows": answers})
+        internal = any(error.startswith(INTERNAL_ERROR) for error in failed)
+        detail = "the model failed on every row" if internal else "no row could be predicted"
+        return JSONResponse({"detail": detail, "rows": answers}, status_code=500 if internal else 422)
 
     _add_page(app)
     _add_openapi(app, service)
@@ -226,16 +237,23 @@ def _add_page(app: FastAPI) -> None:
     try:
         import swagger_ui
 
-        assets = Path(swagger_ui.__file__).parent / "static"
+        assets: Path | None = Path(swagger_ui.__file__).parent / "static"
         app.mount("/docs-assets", StaticFiles(directory=assets), name="docs-assets")
-        urls = {"swagger_js_url": "/docs-assets/swagger-ui-bundle.js", "swagger_css_url": "/docs-assets/swagger-ui.css"}
-        urls["swagger_favicon_url"] = "/docs-assets/favicon-32x32.png"
-    except ImportError:  # FastAPI's default: the assets come from a CDN
-        urls = {}
+    except ImportError:  # FastAPI's default page then loads Swagger UI from a CDN
+        assets = None
 
     @app.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} - docs", **urls)
+        title = f"{app.title} - docs"
+        if assets is None:
+            return get_swagger_ui_html(openapi_url="/openapi.json", title=title)
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title=title,
+            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/docs-assets/favicon-32x32.png",
+        )
 
 
 def _add_openapi(app: FastAPI, service: PredictionService) -> None:
@@ -244,7 +262,9 @@ def _add_openapi(app: FastAPI, service: PredictionService) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
             return app.openapi_schema
-        spec = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        spec = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
         request = service.request_model.model_json_schema(ref_template="#/components/schemas/{model}")
         schemas = spec.setdefault("components", {}).setdefault("schemas", {})
         schemas.update(request.pop("$defs", {}))

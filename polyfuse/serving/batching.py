@@ -31,6 +31,8 @@ class QueueFullError(RuntimeError):
 class _Pending(Generic[Row, Result]):
     rows: Sequence[Row]
     future: asyncio.Future[list[Result]] = field(repr=False)
+    counted: bool = True
+    """Whether its rows still count in the queue (until gathered, or given up by the caller)."""
 
 
 class MicroBatcher(Generic[Row, Result]):
@@ -104,9 +106,19 @@ class MicroBatcher(Generic[Row, Result]):
         if self.queued_rows + len(rows) > self.max_queue:
             raise QueueFullError(f"{self.queued_rows} rows are waiting (limit {self.max_queue})")
         future: asyncio.Future[list[Result]] = asyncio.get_running_loop().create_future()
+        item = _Pending(rows, future)
         self.queued_rows += len(rows)
-        self._queue.put_nowait(_Pending(rows, future))
-        return await future
+        self._queue.put_nowait(item)
+        try:
+            return await future
+        except asyncio.CancelledError:  # the caller gave up (timeout): its rows stop counting
+            self._uncount(item)
+            raise
+
+    def _uncount(self, item: _Pending[Row, Result]) -> None:
+        if item.counted:
+            item.counted = False
+            self.queued_rows -= len(item.rows)
 
     async def _gather(self) -> list[_Pending[Row, Result]]:
         """The next batch: the first request, every queued one, then more until max_wait."""
@@ -147,8 +159,8 @@ class MicroBatcher(Generic[Row, Result]):
         loop = asyncio.get_running_loop()
         while True:
             batch = await self._gather()
-            rows = [row for item in batch for row in item.rows]
-            self.queued_rows -= len(rows)
+            for item in batch:
+                self._uncount(item)
             live = [item for item in batch if not item.future.done()]  # timed out: skip
             if not live:
                 continue

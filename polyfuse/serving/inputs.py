@@ -46,7 +46,8 @@ def describe_columns(predictor: Predictor) -> list[Column]:
         vocab: dict[str, dict[str, int]] = getattr(spec.processor, "vocab_", None) or {}
         for name in spec.columns:
             kind = modality.get(name, spec.modality)
-            choices = sorted(vocab.get(name, {}), key=vocab.get(name, {}).get) if kind == "categorical" else []
+            ids = vocab.get(name, {})
+            choices = sorted(ids, key=lambda c: ids[c]) if kind == "categorical" else []
             columns.append(Column(name, kind, spec.name, choices))
     return columns
 
@@ -132,7 +133,9 @@ def metadata(predictor: Predictor, columns: list[Column], settings: ServeSetting
         "label": fitted.schema.label,
         "labels": None if labels is None else [str(x) for x in labels],
         "columns": [asdict(c) for c in columns],
-        "inputs": [{"name": s.name, "modality": s.modality, "columns": list(s.columns)} for s in fitted.inputs],
+        "inputs": [
+            {"name": s.name, "modality": s.modality, "columns": list(s.columns)} for s in fitted.inputs
+        ],
         "metrics": fitted.metrics.get("valid", {}),
         "versions": {
             "polyfuse": __version__,

@@ -82,13 +82,21 @@ def read_media_path(name: str, root: Path | None, max_bytes: int) -> bytes:
         fd = os.open(target, flags)
     except OSError:
         raise RowValueError(f"no readable file {name!r} under the media root") from None
-    with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
+    try:
+        info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise RowValueError(f"{name!r} is not a plain file")
         if info.st_size > max_bytes:
             raise RowValueError(f"the file is larger than the limit of {max_bytes} bytes")
-        return handle.read(max_bytes + 1)[:max_bytes]
+        chunks, size = [], 0
+        while size <= max_bytes and (chunk := os.read(fd, 1 << 20)):
+            chunks.append(chunk)
+            size += len(chunk)
+    finally:
+        os.close(fd)
+    if size > max_bytes:  # grew since fstat
+        raise RowValueError(f"the file is larger than the limit of {max_bytes} bytes")
+    return b"".join(chunks)
 
 
 def check_image(data: bytes, max_pixels: int) -> None:

@@ -47,7 +47,10 @@ class ServerMetrics:
             registry=self.registry,
         )
         self.queue_rows = Gauge(
-            "polyfuse_queue_rows", "Rows waiting for the model", registry=self.registry, multiprocess_mode="livesum"
+            "polyfuse_queue_rows",
+            "Rows waiting for the model",
+            registry=self.registry,
+            multiprocess_mode="livesum",
         )
 
     def exposition(self) -> bytes:

@@ -96,5 +96,5 @@ def format_frame(frame: pd.DataFrame, n_rows: int) -> list[dict[str, Any]]:
     for record in frame.to_dict("records"):
         row = int(record["row"])
         if 0 <= row < n_rows:
-            results[row] = format_row(record)
+            results[row] = format_row({str(k): v for k, v in record.items()})
     return results

@@ -31,8 +31,11 @@ log = logging.getLogger("polyfuse.serving")
 Prepared = dict[str, Any]
 """A checked row ready for the model: ``{column: value}``, media as bytes."""
 
+INTERNAL_ERROR = "internal error"
+"""How a row's error begins when the model raised on it (not the row's fault)."""
+
 Answer = dict[str, Any]
-"""One row's answer: ``{"prediction": ..., "probabilities": ..., ..., "error": None}`` or ``{"error": ...}``."""
+"""One row's answer: ``{"prediction": ..., "probabilities": ..., "error": None}`` or ``{"error": ...}``."""
 
 
 class PredictionService:
@@ -108,7 +111,9 @@ class PredictionService:
             prepared = self.prepare_all(rows)
         good = [row for row in prepared if not isinstance(row, RowValueError)]
         predicted = iter(await self.batcher.submit(good) if good else [])
-        answers = [{"error": str(row)} if isinstance(row, RowValueError) else next(predicted) for row in prepared]
+        answers = [
+            {"error": str(row)} if isinstance(row, RowValueError) else next(predicted) for row in prepared
+        ]
         errors = sum(1 for answer in answers if answer.get("error"))
         self.metrics.rows.labels("error").inc(errors)
         self.metrics.rows.labels("ok").inc(len(answers) - errors)
@@ -127,7 +132,7 @@ class PredictionService:
                 answers += self._predict_frame([row])
             except Exception as error:
                 log.exception("a row raised in the model")
-                answers.append({"error": f"the model failed on this row ({type(error).__name__})"})
+                answers.append({"error": f"{INTERNAL_ERROR}: the model raised {type(error).__name__}"})
         return answers
 
     def _predict_frame(self, rows: list[Prepared]) -> list[Answer]:

@@ -217,6 +217,7 @@ async function submit(event) {
       body: JSON.stringify({ rows: [await readRow()] }),
     });
     const data = await response.json().catch(() => ({}));
+    if (!response.ok && data.rows && data.rows[0].error) { showError(data.rows[0].error); return; }
     if (!response.ok) {
       const detail = Array.isArray(data.detail) ? data.detail.map((d) => `${d.loc.slice(-1)}: ${d.msg}`).join("; ") : data.detail;
       showError(`HTTP ${response.status}: ${detail || response.statusText}`);
