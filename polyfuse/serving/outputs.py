@@ -56,7 +56,11 @@ def jsonable(value: Any) -> Any:
         if value.dtype == np.uint8 and (value.ndim == 2 or (value.ndim == 3 and value.shape[2] in (1, 3, 4))):
             from PIL import Image
 
-            return _png(_image_png(Image.fromarray(value.squeeze(-1) if value.ndim == 3 else value)))
+            return _png(
+                _image_png(
+                    Image.fromarray(value[..., 0] if value.ndim == 3 and value.shape[2] == 1 else value)
+                )
+            )
         return [jsonable(v) for v in value.tolist()]
     if isinstance(value, dict):
         return {str(k): jsonable(v) for k, v in value.items()}

@@ -8,6 +8,7 @@ type, an unknown column, too many rows) is a 422 listing where; an unsupported c
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 from fastapi import HTTPException, Request
@@ -66,7 +67,7 @@ async def parse_multipart(
     request: Request, body: bytes, kinds: dict[str, str], row_model: type[BaseModel], max_media_bytes: int
 ) -> list[dict[str, Any]]:
     """The one row of a multipart body: media columns as file parts (or base64 fields), others as fields."""
-
+    _check_complete(request.headers.get("content-type", ""), body)
     sent = False
 
     async def replay() -> Message:
@@ -103,6 +104,16 @@ async def parse_multipart(
         raise HTTPException(422, _validation_detail(error)) from None
     row.update(media)
     return [row]
+
+
+def _check_complete(content_type: str, body: bytes) -> None:
+    """A 400 unless the body ends its parts with the closing boundary (a cut-off upload would
+    otherwise parse as a shorter, valid form)."""
+    match = re.search(r'boundary="?([^";]+)"?', content_type)
+    if match is None:
+        raise HTTPException(400, "the multipart content type names no boundary")
+    if b"--" + match.group(1).encode("latin-1") + b"--" not in body:
+        raise HTTPException(400, "the multipart body is truncated (its closing boundary is missing)")
 
 
 def content_kind(request: Request) -> str:
