@@ -30,7 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from polyfuse import Predictor, __version__
 from polyfuse.serving.batching import QueueFullError
-from polyfuse.serving.inputs import metadata, multipart_schema
+from polyfuse.serving.inputs import example_row, metadata, multipart_schema
 from polyfuse.serving.metrics import ServerMetrics
 from polyfuse.serving.outputs import jsonable
 from polyfuse.serving.parsing import content_kind, parse_json, parse_multipart, read_body
@@ -272,7 +272,10 @@ def _add_openapi(app: FastAPI, service: PredictionService) -> None:
         spec["paths"]["/predict"]["post"]["requestBody"] = {
             "required": True,
             "content": {
-                "application/json": {"schema": {"$ref": "#/components/schemas/PredictRequest"}},
+                "application/json": {
+                    "schema": {"$ref": "#/components/schemas/PredictRequest"},
+                    "example": {"rows": [example_row(service.columns)]},
+                },
                 "multipart/form-data": {"schema": multipart_schema(service.columns)},
             },
         }

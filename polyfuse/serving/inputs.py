@@ -115,6 +115,22 @@ def multipart_schema(columns: list[Column]) -> dict[str, Any]:
     return {"type": "object", "properties": properties, "additionalProperties": False}
 
 
+TINY_PNG = (
+    "iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAAFklEQVR4nGM8EaDBwMDAxMDAwMDAAAAPygFEiUmOcwAA"
+    "AABJRU5ErkJggg=="
+)
+"""A 2 x 2 PNG, base64: the image of the example request."""
+
+
+def example_row(columns: list[Column]) -> dict[str, Any]:
+    """A row for the docs' example request: text, a number, a known category, a tiny PNG, no audio."""
+    values: dict[str, Any] = {"text": "an example sentence", "numeric": 1.0, "image": TINY_PNG, "audio": None}
+    return {
+        c.name: (c.choices[0] if c.choices else None) if c.kind == "categorical" else values.get(c.kind)
+        for c in columns
+    }
+
+
 def metadata(predictor: Predictor, columns: list[Column], settings: ServeSettings) -> dict[str, Any]:
     """What ``/metadata`` answers: inputs, task, labels, versions and the model card."""
     import torch

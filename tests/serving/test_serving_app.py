@@ -188,6 +188,8 @@ def test_openapi_request_schema_is_the_bundles(client: TestClient) -> None:
     assert {"type": "number"} in weight and {"type": "null"} in weight
     body = spec["paths"]["/predict"]["post"]["requestBody"]["content"]
     assert body["multipart/form-data"]["schema"]["properties"]["photo"]["format"] == "binary"
+    example = client.post("/predict", json=body["application/json"]["example"])  # "Try it out" works
+    assert example.status_code == 200 and example.json()["rows"][0]["prediction"] in CLASSES
     docs = client.get("/docs").text
     assert "swagger-ui-bundle.js" in docs and "cdn." not in docs  # Swagger UI served locally
 
