@@ -7,7 +7,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from polyfuse import __version__
+from polyfuse._version import __version__
 from polyfuse.cli import (
     bench,
     cache,

@@ -112,6 +112,8 @@ def _saved_run(config: dict[str, Any], bundle: Path) -> Predictor | None:
         log.warning("compare: cannot reuse %s (%s); training again", bundle, error)
         return None
     wanted, saved = parse_config(config).model_dump(), predictor.config.model_dump()
+    if wanted["model"]["task"]["type"] == "auto":  # saved bundles hold the task the label decided
+        wanted["model"]["task"]["type"] = saved["model"]["task"]["type"]
     for values in (wanted, saved):
         values["training"] = {k: v for k, v in values["training"].items() if k not in RUN_ONLY}
     if wanted != saved:

@@ -27,6 +27,7 @@ from scipy.signal import resample_poly
 from torch import Tensor
 
 from polyfuse.data.processors._mel import log_mel_spectrogram, num_frames
+from polyfuse.data.processors._registry import register_processor
 from polyfuse.data.processors.base import BadValueError, Features, Processor, is_missing
 
 logger = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ MAX_FIT_CLIPS = 256
 """How many training clips :meth:`AudioProcessor.fit` decodes at most."""
 
 
+@register_processor("audio", "decode, resample and log-mel audio")
 class AudioProcessor(Processor):
     """Audio file or bytes -> normalised log-mel spectrogram ``(n_mels, F)``.
 

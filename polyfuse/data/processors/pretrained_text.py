@@ -20,9 +20,11 @@ import torch
 from tokenizers import Tokenizer
 from torch import Tensor
 
+from polyfuse.data.processors._registry import register_processor
 from polyfuse.data.processors.base import Features, Processor, is_missing
 
 
+@register_processor("pretrained/text", "a pretrained checkpoint's Hugging Face tokenizer")
 class PretrainedTextProcessor(Processor):
     """Free text -> token ids of a pretrained checkpoint's own tokenizer (special tokens included).
 
@@ -110,6 +112,7 @@ class PretrainedTextProcessor(Processor):
         return self.tokenizer_, self.pad_id_
 
 
+@register_processor("pretrained/use_text", "the multilingual USE package's SentencePiece tokenizer")
 class USETextProcessor(Processor):
     """Free text -> SentencePiece ids of the multilingual Universal Sentence Encoder (v3).
 

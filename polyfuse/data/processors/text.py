@@ -18,6 +18,7 @@ import torch
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 from torch import Tensor
 
+from polyfuse.data.processors._registry import register_processor
 from polyfuse.data.processors.base import Features, Processor, is_missing
 
 PAD_TOKEN = "[PAD]"
@@ -26,6 +27,7 @@ PAD_ID = 0
 UNK_ID = 1
 
 
+@register_processor("text", "WordPiece tokenizer trained on the column (from-scratch text encoders)")
 class TextProcessor(Processor):
     """Free text -> WordPiece token ids.
 
