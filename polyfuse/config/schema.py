@@ -81,6 +81,15 @@ class DataConfig(_Strict):
         description="processor options keyed by modality (image, audio, text, tabular) or column",
     )
     valid_fraction: float = Field(0.1, gt=0.0, lt=0.9, description="share of train held out")
+
+    @field_validator("processors")
+    @classmethod
+    def _check_processors(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        for key, options in value.items():
+            if key in ("text", "image", "audio", "tabular"):
+                _typed((key,), _processor_options, key, options)
+        return value
+
     on_bad_rows: Literal["error", "skip"] = Field(
         "error", description="stop before training on bad rows, or skip them and report the count"
     )
@@ -301,6 +310,26 @@ class Config(_Strict):
                     ("model", "task"), parse_task_config, {**options, "type": self.data.task}
                 )
         return self
+
+
+def _processor_options(modality: str, options: dict[str, Any]) -> BaseModel:
+    """Validate a modality's processor options against that modality's processors (the default one,
+    or a pretrained encoder's, which accepts a subset); the default processor's errors are raised.
+
+    Column-keyed sections are checked once the schema says which modality each column is."""
+    from polyfuse.data.processors import PROCESSORS
+
+    default = PROCESSORS.get(modality).config_cls
+    try:
+        return default.model_validate({**options, "type": modality})
+    except ValidationError:
+        for entry in PROCESSORS.entries():
+            if entry.name.startswith("pretrained/") and getattr(entry.cls, "modality", None) == modality:
+                try:
+                    return entry.config_cls.model_validate({**options, "type": entry.name}, strict=False)
+                except ValidationError:
+                    continue
+        raise
 
 
 def _auto_task(values: dict[str, Any]) -> ComponentConfig:

@@ -23,7 +23,6 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 import torch
-from scipy.signal import resample_poly
 from torch import Tensor
 
 from polyfuse.data.processors._mel import log_mel_spectrogram, num_frames
@@ -248,6 +247,8 @@ def load_audio(value: Any, sample_rate: int, max_seconds: float) -> np.ndarray:
     mono = frames.mean(axis=1)  # (N,)
     if source_rate != sample_rate:
         common = math.gcd(source_rate, sample_rate)
+        from scipy.signal import resample_poly  # imported on first use: scipy.signal takes ~1 s
+
         mono = resample_poly(mono, sample_rate // common, source_rate // common)
     return np.ascontiguousarray(mono, dtype=np.float32)
 
