@@ -45,7 +45,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=7)
     args = parser.parse_args()
-    print("| command | best of %d (s) |" % args.runs)
+    print(f"| command | best of {args.runs} (s) |")
     print("|---|---|")
     for name, command in CASES.items():
         print(f"| `{name}` | {best_of(command, args.runs):.3f} |")

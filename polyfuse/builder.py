@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import ValidationError
 from torch import nn
 
+from polyfuse._registry import UnknownComponentError
 from polyfuse.config.schema import Config
 from polyfuse.data.dataset import InputSpec
 from polyfuse.data.processors import create_processor
@@ -77,7 +79,7 @@ def encoder_config(config: Config, name: str, modality: str) -> EncoderConfig:
     section.pop("modality", None)
     try:
         return parse_encoder_config(modality, section)
-    except Exception as error:  # pydantic's ValidationError or an unknown type, with its path
+    except (ValidationError, UnknownComponentError, ValueError) as error:  # named with its path
         raise ValueError(f"model.encoders.{name} ({modality}): {error}") from None
 
 
