@@ -25,9 +25,9 @@ import pandas as pd
 import torch
 from cognition_probe import relation_kind
 
+from polyfuse.bench.cognition.hops import HopsFusion
 from polyfuse.bench.cognition.scene import COLOURS, GRID
 from polyfuse.bench.cognition.score import is_correct
-from polyfuse.fusion.hops import HopsFusion
 from polyfuse.predictor import Predictor
 
 

@@ -3,17 +3,36 @@
 Registration is a decorator that returns the class unchanged; ``create`` builds by name; unknown
 names raise with the list of valid ones. Each entry carries a pydantic config class whose field
 descriptions ``polyfuse list`` prints.
+
+Components outside the core (the cognition benchmark's encoder and fusion, a user's package)
+register through the ``polyfuse.components`` entry-point group: each entry names a module whose
+import registers its components. Registries load them the first time a name is missing or the
+names are listed, so the core never imports them itself.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
+from importlib.metadata import entry_points
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
 T = TypeVar("T")
+
+PLUGIN_GROUP = "polyfuse.components"
+
+
+@cache
+def load_plugins() -> tuple[str, ...]:
+    """Import every module of the ``polyfuse.components`` entry points (once); their names."""
+    loaded = []
+    for entry in sorted(entry_points(group=PLUGIN_GROUP), key=lambda e: e.name):
+        entry.load()
+        loaded.append(entry.name)
+    return tuple(loaded)
 
 
 class ComponentConfig(BaseModel):
@@ -65,6 +84,8 @@ class Registry(Generic[T]):
 
     def get(self, name: str) -> RegistryEntry[T]:
         """Return the entry for ``name`` or raise with the valid names."""
+        if name not in self._entries:
+            load_plugins()
         try:
             return self._entries[name]
         except KeyError:
@@ -79,7 +100,8 @@ class Registry(Generic[T]):
         return entry.config_cls.model_validate({**values, "type": name})
 
     def names(self) -> list[str]:
-        """Sorted registered names."""
+        """Sorted registered names (plugins included)."""
+        load_plugins()
         return sorted(self._entries)
 
     def entries(self) -> list[RegistryEntry[T]]:
@@ -87,4 +109,6 @@ class Registry(Generic[T]):
         return [self._entries[n] for n in self.names()]
 
     def __contains__(self, name: object) -> bool:
+        if name not in self._entries:
+            load_plugins()
         return name in self._entries

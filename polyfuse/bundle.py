@@ -1,7 +1,8 @@
 """The bundle: a directory with everything needed to predict, loaded without data, network or pickle.
 
-config.json            format version, polyfuse version, config, schema, inputs, task
-processors.json        fitted processor and label state (JSON)
+config.json            format version, polyfuse version, config (the resolved task included), schema,
+                       inputs (processor registry key, parameters, encoder config), target columns
+processors.json        fitted processor and target state (JSON)
 processors.safetensors fitted processor tensors
 model.safetensors      model weights
 metrics.json           validation / test scores, training summary
@@ -11,7 +12,6 @@ manifest.json          SHA-256 of every file above (tampering and truncation are
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,16 +20,19 @@ from typing import Any
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from polyfuse import __version__
+from polyfuse._hashing import sha256_file
+from polyfuse._version import __version__
 from polyfuse.config.schema import Config
 from polyfuse.data.dataset import InputSpec
+from polyfuse.data.processors import create_processor, processor_key
 from polyfuse.data.schema import Schema
+from polyfuse.data.targets import TargetProcessor
 from polyfuse.encoders.base import EncoderConfig
 from polyfuse.model import MultimodalModel
-from polyfuse.tasks import create_label_processor
-from polyfuse.tasks.base import LabelProcessor
+from polyfuse.tasks import TaskConfig, task_class
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2: the task contract (``model.task`` in the config, processors named by registry key)."""
 FILES = (
     "config.json",
     "processors.json",
@@ -52,17 +55,16 @@ class Fitted:
     schema: Schema
     inputs: list[InputSpec]
     encoder_configs: dict[str, EncoderConfig]
-    labels: LabelProcessor
+    target: TargetProcessor | None
     model: MultimodalModel
     metrics: dict[str, Any] = field(default_factory=dict)
 
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    @property
+    def task_config(self) -> TaskConfig:
+        """The resolved task config (never ``auto``)."""
+        task = self.config.model.task
+        assert isinstance(task, TaskConfig)
+        return task
 
 
 def save_bundle(fitted: Fitted, directory: str | Path, model_card: str) -> Path:
@@ -74,20 +76,21 @@ def save_bundle(fitted: Fitted, directory: str | Path, model_card: str) -> Path:
         "polyfuse_version": __version__,
         "config": fitted.config.model_dump(mode="json"),
         "schema": fitted.schema.to_dict(),
-        "task": fitted.schema.task,
+        "task": fitted.task_config.type,
+        "targets": [] if fitted.target is None else fitted.target.columns,
         "inputs": [
             {
                 "name": s.name,
                 "modality": s.modality,
                 "columns": s.columns,
-                "processor": type(s.processor).__name__,
+                "processor": processor_key(s.processor),
                 "params": s.processor.get_params(),
                 "encoder": fitted.encoder_configs[s.name].model_dump(mode="json"),
             }
             for s in fitted.inputs
         ],
     }
-    states: dict[str, Any] = {"labels": fitted.labels.get_state()}
+    states: dict[str, Any] = {"target": None if fitted.target is None else fitted.target.get_state()}
     tensors = {}
     for spec in fitted.inputs:
         state, arrays = spec.processor.get_state()
@@ -100,7 +103,7 @@ def save_bundle(fitted: Fitted, directory: str | Path, model_card: str) -> Path:
     save_file(weights, str(out / "model.safetensors"), metadata={"polyfuse": __version__})
     (out / "metrics.json").write_text(json.dumps(fitted.metrics, indent=2, default=str))
     (out / "README.md").write_text(model_card)
-    manifest = {"format_version": FORMAT_VERSION, "files": {n: _sha256(out / n) for n in FILES}}
+    manifest = {"format_version": FORMAT_VERSION, "files": {n: sha256_file(out / n) for n in FILES}}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
     return out
 
@@ -121,6 +124,13 @@ def _verify(directory: Path) -> dict[str, Any]:
             f"{directory} has bundle format {version}, newer than this polyfuse ({__version__}) reads"
             f" (format {FORMAT_VERSION}); upgrade polyfuse to load it"
         )
+    if version < FORMAT_VERSION:
+        written = _writer_version(directory)
+        raise BundleError(
+            f"{directory} has bundle format {version} (written by polyfuse {written}), from before the"
+            f" task contract; this polyfuse ({__version__}) reads format {FORMAT_VERSION}: retrain the"
+            " model, or load it with the polyfuse version that wrote it"
+        )
     listed = manifest.get("files", {})
     unlisted = [name for name in FILES if name not in listed]
     if unlisted:
@@ -131,7 +141,7 @@ def _verify(directory: Path) -> dict[str, Any]:
         path = directory / name
         if not path.is_file():
             raise BundleError(f"bundle {directory} is truncated: {name} is missing")
-        if _sha256(path) != expected:
+        if sha256_file(path) != expected:
             raise BundleError(
                 f"bundle {directory}: {name} does not match its checksum (modified or corrupt);"
                 " refusing to load it"
@@ -139,9 +149,17 @@ def _verify(directory: Path) -> dict[str, Any]:
     return manifest
 
 
+def _writer_version(directory: Path) -> str:
+    """The polyfuse version config.json says wrote the bundle ("unknown" when unreadable)."""
+    try:
+        return str(json.loads((directory / "config.json").read_text()).get("polyfuse_version", "unknown"))
+    except (OSError, ValueError, AttributeError):
+        return "unknown"
+
+
 def load_bundle(directory: str | Path) -> Fitted:
     """Read a bundle written by :func:`save_bundle`; needs no training data, network or pickle."""
-    from polyfuse.builder import build_model, processor_classes
+    from polyfuse.builder import build_model
     from polyfuse.encoders import parse_encoder_config
 
     path = Path(directory)
@@ -155,10 +173,9 @@ def load_bundle(directory: str | Path) -> Fitted:
         weights = load_file(str(path / "model.safetensors"))
     except SafetensorError as error:
         raise BundleError(f"bundle {path}: unreadable tensors ({error})") from None
-    classes = {cls.__name__: cls for cls in processor_classes().values()}
     inputs, encoder_configs = [], {}
     for item in header["inputs"]:
-        processor = classes[item["processor"]](**item["params"])
+        processor = create_processor(item["processor"], item["params"])
         prefix = item["name"] + "/"
         processor.set_state(
             states[item["name"]], {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
@@ -166,10 +183,13 @@ def load_bundle(directory: str | Path) -> Fitted:
         inputs.append(InputSpec(item["name"], item["modality"], item["columns"], processor))
         encoder = dict(item["encoder"])
         encoder_configs[item["name"]] = parse_encoder_config(item["modality"], encoder)
-    labels = create_label_processor(header["task"], schema.label_delimiter)
-    labels.set_state(states["labels"])
-    model = build_model(inputs, config, header["task"], labels, encoder_configs)
+    task = config.model.task
+    assert isinstance(task, TaskConfig)
+    target = task_class(task.type).create_target(task, header["targets"], schema.label_delimiter)
+    if target is not None:
+        target.set_state(states["target"])
+    model = build_model(inputs, config, task, target, encoder_configs)
     model.load_state_dict(weights)
     model.eval()
     metrics = json.loads((path / "metrics.json").read_text())
-    return Fitted(config, schema, inputs, encoder_configs, labels, model, metrics)
+    return Fitted(config, schema, inputs, encoder_configs, target, model, metrics)

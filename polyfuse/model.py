@@ -1,67 +1,47 @@
 """MultimodalModel: built encoders + a fusion + a task, composed. No config reading in here.
 
-Legend: B batch, T tokens, D width.
+Legend: B batch, T tokens, D width, P position features.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
 
+from polyfuse.data.batch import PRECOMPUTED, Batch
 from polyfuse.data.processors.base import Features
-from polyfuse.encoders.base import PRECOMPUTED, Encoder, EncoderOutput
+from polyfuse.encoders.base import Encoder, EncoderOutput
 from polyfuse.fusion.base import Fusion
-from polyfuse.tasks.base import Task
-
-
-@dataclass
-class Batch:
-    """A batch: per-input features and present masks, targets, and the rows' indices in the table."""
-
-    inputs: dict[str, Features]
-    present: dict[str, Tensor]
-    """{input: (B,) bool}"""
-    target: Tensor | None = None
-    index: Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.long))
-
-    def to(self, device: torch.device | str) -> Batch:
-        """A copy on ``device``."""
-        return Batch(
-            {k: {n: t.to(device, non_blocking=True) for n, t in f.items()} for k, f in self.inputs.items()},
-            {k: v.to(device) for k, v in self.present.items()},
-            None if self.target is None else self.target.to(device),
-            self.index,
-        )
-
-    def __len__(self) -> int:
-        return len(self.index)
+from polyfuse.tasks.base import StepOutputs, Task
 
 
 class Fused(NamedTuple):
-    """What :meth:`MultimodalModel.fuse` returns."""
+    """What the encoders and the fusion produced for a batch: what every task receives."""
 
-    fused: Tensor
-    """(B, D) fused vector; (B, K) predictions for fusions that produce predictions."""
-    embeddings: dict[str, Tensor]
-    """What the fusion saw: {input: (B, D_m)}, or {input: (B, T_m, D_m)} for token fusions."""
-    masks: dict[str, Tensor]
-    """The fusion's masks: {input: (B,)}, or {input: (B, T_m)} for token fusions."""
+    fused: Tensor | None
+    """(B, D) the fusion's output; ``None`` when the model has no fusion (late heads, retrieval)."""
     pooled: dict[str, Tensor]
-    """{input: (B, D_m)} the encoders' pooled outputs (what aligners compare)."""
+    """{input: (B, D_m)} each encoder's pooled output."""
+    tokens: dict[str, Tensor]
+    """{input: (B, T_m, D_m)} each encoder's tokens; pooled-only encoders as ``T_m = 1``."""
+    token_masks: dict[str, Tensor]
+    """{input: (B, T_m)} True for a real token of a present row."""
+    positions: dict[str, Tensor]
+    """{input: (B, T_m, P)} where the encoder declares its tokens' positions (e.g. x, y)."""
     present: dict[str, Tensor]
     """{input: (B,) bool} after modality dropout."""
 
 
 class MultimodalModel(nn.Module):
-    """Encoders (one per input) -> fusion -> task head, plus optional alignment losses.
+    """Encoders (one per input) -> fusion -> task, plus optional alignment losses.
 
     Args:
         encoders: built encoders keyed by input name.
-        fusion: built fusion whose ``modality_dims`` keys equal the encoders' keys.
-        task: built task (head, loss, metrics).
+        fusion: built fusion whose ``modality_dims`` keys equal the encoders' keys, or ``None`` when
+            the task reads the encoders' outputs directly (late heads, retrieval towers).
+        task: built task (its heads or decoders, loss terms, metrics).
         modality_dropout: probability, per row and input, of dropping a present input in training
             (never all inputs of a row).
         aligners: built alignment losses keyed by name; each term is logged as ``{name}_loss``.
@@ -71,14 +51,14 @@ class MultimodalModel(nn.Module):
     def __init__(
         self,
         encoders: dict[str, Encoder],
-        fusion: Fusion,
+        fusion: Fusion | None,
         task: Task,
         modality_dropout: float = 0.0,
         aligners: dict[str, nn.Module] | None = None,
         alignment_weights: dict[str, float] | None = None,
     ) -> None:
         super().__init__()
-        if sorted(encoders) != fusion.names:
+        if fusion is not None and sorted(encoders) != fusion.names:
             raise ValueError(f"fusion inputs {fusion.names} do not match encoders {sorted(encoders)}")
         self.encoders = nn.ModuleDict(encoders)
         self.fusion = fusion
@@ -86,6 +66,12 @@ class MultimodalModel(nn.Module):
         self.modality_dropout = modality_dropout
         self.aligners = nn.ModuleDict(aligners or {})
         self.alignment_weights = {name: (alignment_weights or {}).get(name, 1.0) for name in self.aligners}
+
+    @property
+    def reads_tokens(self) -> bool:
+        """Whether anything reads the encoders' tokens (a token fusion, or the task's decoders)."""
+        token_fusion = self.fusion is not None and self.fusion.input_kind == "tokens"
+        return token_fusion or self.task.reads_tokens
 
     def _drop_modalities(self, present: dict[str, Tensor]) -> dict[str, Tensor]:
         if not self.training or self.modality_dropout <= 0 or len(present) < 2:
@@ -107,33 +93,47 @@ class MultimodalModel(nn.Module):
         return {name: _encode(enc, batch.inputs[name]) for name, enc in self.encoders.items()}
 
     def fuse(self, batch: Batch) -> Fused:
-        """Encoders + fusion -> fused (B, D), plus what the fusion and the aligners saw."""
+        """Encoders + fusion -> the :class:`Fused` record every task reads."""
         present = self._drop_modalities(batch.present)
         outputs = self.encode(batch)
         pooled = {name: out.pooled for name, out in outputs.items()}
-        if self.fusion.input_kind == "tokens":
-            tokens = {name: _tokens(out, present[name]) for name, out in outputs.items()}
-            embeddings = {name: t for name, (t, _) in tokens.items()}
-            masks = {name: m for name, (_, m) in tokens.items()}
-        else:
-            embeddings, masks = pooled, present
-        return Fused(self.fusion(embeddings, masks), embeddings, masks, pooled, present)
+        tokens, masks = {}, {}
+        for name, out in outputs.items():
+            tokens[name], masks[name] = _tokens(out, present[name])
+        positions = {n: out.positions for n, out in outputs.items() if out.positions is not None}
+        fused = None
+        if self.fusion is not None:
+            if self.fusion.input_kind == "tokens":
+                fused = self.fusion(tokens, masks, **_positions_for(self.fusion, positions))
+            else:
+                fused = self.fusion(pooled, present)
+        return Fused(fused, pooled, tokens, masks, positions, present)
 
-    def forward(self, batch: Batch) -> Tensor:
-        """Raw task outputs (B, K)."""
-        out: Tensor = self.task(self.fuse(batch).fused)
-        return out
+    def forward(self, batch: Batch) -> StepOutputs:
+        """The task's outputs of a batch (see :meth:`predict_step`)."""
+        return self.predict_step(batch)
+
+    def predict_step(self, batch: Batch) -> StepOutputs:
+        """The task's outputs of a batch: ``{name: (B, ...) tensor or list}``."""
+        return self.task.predict_step(self.fuse(batch), batch)
+
+    def validation_step(self, batch: Batch) -> StepOutputs:
+        """The task's outputs of a batch plus what its metrics need."""
+        return self.task.validation_step(self.fuse(batch), batch)
 
     def training_step(self, batch: Batch) -> dict[str, Tensor]:
         """Named loss terms; ``loss`` is their sum and the one the trainer backpropagates."""
         if batch.target is None:
             raise ValueError("training_step needs targets")
-        fused = self.fuse(batch)
-        terms = {"task_loss": self.task.loss(self.task(fused.fused), batch.target)}
-        terms.update(self.fusion.auxiliary_losses(fused.embeddings, fused.masks))
+        out = self.fuse(batch)
+        terms = dict(self.task.training_step(out, batch))
+        if self.fusion is not None:
+            seen = out.tokens if self.fusion.input_kind == "tokens" else out.pooled
+            masks = out.token_masks if self.fusion.input_kind == "tokens" else out.present
+            terms.update(self.fusion.auxiliary_losses(seen, masks))
         for name, aligner in self.aligners.items():
-            terms[f"{name}_loss"] = self.alignment_weights[name] * aligner(fused.pooled, fused.present)
-        terms["loss"] = torch.stack(list(terms.values())).sum()
+            terms[f"{name}_loss"] = self.alignment_weights[name] * aligner(out.pooled, out.present)
+        terms["loss"] = torch.stack([t.float() for t in terms.values()]).sum()
         return terms
 
 
@@ -143,6 +143,11 @@ def _encode(encoder: nn.Module, features: Features) -> EncoderOutput:
         return EncoderOutput(features[PRECOMPUTED])
     out: EncoderOutput = encoder(features)
     return out
+
+
+def _positions_for(fusion: Fusion, positions: dict[str, Tensor]) -> dict[str, Any]:
+    """``{"positions": ...}`` for fusions that read token positions, else nothing."""
+    return {"positions": positions} if fusion.reads_positions else {}
 
 
 def _tokens(out: EncoderOutput, present: Tensor) -> tuple[Tensor, Tensor]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from polyfuse import __version__
+from polyfuse._version import __version__
 from polyfuse.bundle import Fitted
 
 
@@ -45,19 +45,18 @@ def render_model_card(fitted: Fitted) -> str:
         "",
         f"Label: `{schema.label}` ({schema.task}: {schema.task_reason}).",
     ]
-    classes = getattr(fitted.labels, "classes_", None)
+    classes = getattr(fitted.target, "classes_", None)
     if classes is not None:
         lines.append(f"Classes: {', '.join(map(str, classes[:50]))}" + (" ..." if len(classes) > 50 else ""))
     lines += ["", "## Model", "", "| input | encoder | width |", "|---|---|---|"]
     for spec in fitted.inputs:
         enc = fitted.model.encoders[spec.name]
-        lines.append(
-            f"| `{spec.name}` | {spec.modality}/{fitted.encoder_configs[spec.name].type} | {enc.output_dim} |"
-        )
+        lines.append(f"| `{spec.name}` | {fitted.encoder_configs[spec.name].type} | {enc.output_dim} |")
     lines += [
         "",
-        f"Fusion: `{fitted.model.fusion.config.type}` -> {fitted.model.fusion.output_dim}; "
-        f"parameters: {n_params:,}.",
+        _fusion_line(fitted) + f"; parameters: {n_params:,}.",
+        "",
+        f"Task: `{fitted.task_config.model_dump_json()}`.",
         "",
         "## Training",
         "",
@@ -74,3 +73,11 @@ def render_model_card(fitted: Fitted) -> str:
         *_scores("Test", metrics.get("test", {})),
     ]
     return "\n".join(lines) + "\n"
+
+
+def _fusion_line(fitted: Fitted) -> str:
+    """``Fusion: `concat` -> 96`` (``none`` when the task reads the encoders directly)."""
+    fusion = fitted.model.fusion
+    if fusion is None:
+        return "Fusion: none (the task reads each input's encoder output)"
+    return f"Fusion: `{fusion.config.type}` -> {fusion.output_dim}"

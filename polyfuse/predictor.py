@@ -10,18 +10,17 @@ import numpy as np
 import pandas as pd
 import torch
 
+from polyfuse import inference
 from polyfuse.bundle import Fitted, load_bundle, save_bundle
 from polyfuse.config.schema import Config, TrainingConfig, parse_config
 from polyfuse.data.dataset import DataError, encode_rows
 from polyfuse.data.schema import infer_schema
 from polyfuse.data.tables import iter_table, read_table
+from polyfuse.data.targets import check_target_columns
 from polyfuse.model_card import render_model_card
-from polyfuse.running import (
-    batches,
-    build_fitted,
-    run_outputs,
-    stratified_split,
-)
+from polyfuse.tasks import concat_outputs
+from polyfuse.training.pipeline import fit as fit_pipeline
+from polyfuse.training.pipeline import stratified_split
 
 log = logging.getLogger("polyfuse")
 DataLike = str | Path | pd.DataFrame
@@ -38,7 +37,8 @@ class Predictor:
     Args:
         label: the label column (or give it inside ``config``).
         config: a :class:`Config`, a dict in the YAML layout, or ``None``.
-        task: ``auto``, ``binary``, ``multiclass``, ``regression`` or ``multilabel``.
+        task: a task name (``auto``, ``binary``, ``multiclass``, ``regression``, ``multilabel``,
+            ... see ``polyfuse list tasks``) or a full ``model.task`` mapping with its options.
         columns: explicit modality per column, e.g. ``{"photo": "image"}``.
         encoders / fusion / processors: sections of the config, e.g. ``fusion={"type": "concat"}``.
         **training: fields of :class:`TrainingConfig` (``epochs``, ``batch_size``, ``lr``, ...).
@@ -49,7 +49,7 @@ class Predictor:
         label: str | None = None,
         config: Config | dict[str, Any] | None = None,
         *,
-        task: str | None = None,
+        task: str | dict[str, Any] | None = None,
         columns: dict[str, str] | None = None,
         encoders: dict[str, dict[str, Any]] | None = None,
         fusion: dict[str, Any] | None = None,
@@ -66,9 +66,12 @@ class Predictor:
                 f"unknown option(s) {sorted(unknown)};"
                 f" training options are {sorted(TrainingConfig.model_fields)}"
             )
+        if isinstance(task, dict):
+            model["task"] = task
+        elif task is not None:
+            data["task"] = task
         for key, value in (
             ("label", label),
-            ("task", task),
             ("columns", columns),
             ("processors", processors),
             ("on_bad_rows", on_bad_rows),
@@ -103,7 +106,7 @@ class Predictor:
             table.frame,
             cfg.data.label,
             dict(cfg.data.columns),
-            cfg.data.task,
+            cfg.model.task.type,
             cfg.data.label_delimiter,
             table.source,
             [*cfg.data.processors, *cfg.model.encoders],
@@ -114,7 +117,7 @@ class Predictor:
             )
         else:
             train_table, valid_table = table, read_table(valid_src)
-        self.fitted_ = build_fitted(cfg, schema, train_table, valid_table, resume, stop_after_epochs)
+        self.fitted_ = fit_pipeline(cfg, schema, train_table, valid_table, resume, stop_after_epochs)
         if cfg.data.test:
             self.fitted_.metrics["test"] = self.evaluate(cfg.data.test)
         return self
@@ -157,20 +160,10 @@ class Predictor:
         or the working directory for a DataFrame).
         """
         fitted = self.fitted
+        size = self.config.inference.batch_size
         for table in iter_table(data, chunk_rows, base_dir):
             encoded = encode_rows(table, fitted.inputs, progress=progress, desc="reading")
-            outputs, index, _ = run_outputs(fitted, encoded, self.config.training.batch_size, progress)
-            frame = fitted.model.task.to_frame(outputs, proba)
-            frame.insert(0, "row", index.numpy())
-            frame["error"] = None
-            errors = pd.DataFrame(
-                {
-                    "row": pd.Series([e.row for e in encoded.errors], dtype="int64"),
-                    "error": [f"column {e.column!r}: {e.message}" for e in encoded.errors],
-                }
-            ).drop_duplicates("row")
-            parts = [frame, errors] if len(errors) else [frame]  # an empty part would make `row` float
-            yield pd.concat(parts, ignore_index=True).sort_values("row", ignore_index=True)
+            yield inference.prediction_frame(fitted, encoded, size, proba, progress)
 
     def predict_proba(
         self, data: DataLike, chunk_rows: int = 4096, base_dir: str | Path | None = None
@@ -187,21 +180,18 @@ class Predictor:
     ) -> dict[str, Any]:
         """Task metrics on a labelled table, streamed; bad rows are counted, not fatal."""
         fitted = self.fitted
-        labels = (fitted.schema.label, fitted.labels)
-        outputs, targets, bad, total = [], [], 0, 0
+        steps, bad, total = [], 0, 0
         for table in iter_table(data, chunk_rows, base_dir):
-            if fitted.schema.label not in table.frame.columns:
-                raise KeyError(f"label column {fitted.schema.label!r} is not in {table.source}")
-            encoded = encode_rows(table, fitted.inputs, labels, progress=progress, desc="reading")
-            out, _, target = run_outputs(fitted, encoded, self.config.training.batch_size, progress)
-            outputs.append(out)
-            if target is not None:
-                targets.append(target)
+            check_target_columns(fitted.target, list(table.frame.columns), table.source)
+            encoded = encode_rows(table, fitted.inputs, fitted.target, progress=progress, desc="reading")
+            if encoded.index:
+                size = self.config.inference.batch_size
+                steps.append(inference.run_steps(fitted, encoded, size, validate=True, progress=progress))
             bad += len({e.row for e in encoded.errors})
             total += len(table.frame)
-        if not targets:
+        if not steps:
             raise DataError([], str(data), total)
-        metrics = fitted.model.task.metrics(torch.cat(outputs), torch.cat(targets))
+        metrics = fitted.model.task.metrics(concat_outputs(steps))
         metrics.update({"rows": total, "bad_rows": bad})
         return metrics
 
@@ -211,10 +201,8 @@ class Predictor:
         parts = []
         for table in iter_table(data, chunk_rows, base_dir):
             encoded = encode_rows(table, fitted.inputs)
-            for batch in batches(fitted, encoded, self.config.training.batch_size):
-                with torch.no_grad():
-                    parts.append(fitted.model.fuse(batch)[0].cpu())
-        return torch.cat(parts).numpy() if parts else np.zeros((0, fitted.model.fusion.output_dim))
+            parts.append(inference.embeddings(fitted, encoded, self.config.inference.batch_size)[0])
+        return np.concatenate(parts) if parts else np.zeros((0, inference.embedding_dim(fitted)), np.float32)
 
     # ------------------------------------------------------------------ persistence
     def save(self, directory: str | Path) -> Path:

@@ -69,7 +69,7 @@ def test_loading_needs_no_training_data_network_or_pickle(
     out = loaded.predict(trained.data_dir / "table.csv")
     assert out["prediction"].isin(CLASSES).all()
     assert loaded.fitted.schema.label == "label"
-    assert loaded.fitted.labels.classes_ == list(CLASSES)  # type: ignore[attr-defined]
+    assert loaded.fitted.target.classes_ == list(CLASSES)  # type: ignore[attr-defined]
 
 
 def test_dataframe_rows_are_numbered_by_position(trained: Trained) -> None:
@@ -138,7 +138,8 @@ def test_newer_format_version_is_refused(bundle_copy: Path) -> None:
     manifest = json.loads(manifest_path.read_text())
     manifest["format_version"] = FORMAT_VERSION + 1
     manifest_path.write_text(json.dumps(manifest))
-    with pytest.raises(BundleError, match=r"format 2, newer than this polyfuse.*upgrade polyfuse"):
+    newer = rf"format {FORMAT_VERSION + 1}, newer than this polyfuse.*upgrade polyfuse"
+    with pytest.raises(BundleError, match=newer):
         Predictor.load(bundle_copy)
 
 

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from polyfuse import Predictor
-from polyfuse.evaluation.metrics import (
+from polyfuse.metrics import (
     classification_metrics,
     higher_is_better,
     multilabel_metrics,
@@ -88,7 +88,7 @@ def test_multilabel_beats_the_trivial_baseline(tmp_path: Path, fast_config: Conf
     config = _train_longer(fast_config(label="tags"), epochs=20)
     predictor = Predictor(config=config).fit(train)
     assert predictor.fitted.schema.task == "multilabel"
-    assert predictor.fitted.labels.classes_ == ["blue", "green", "red"]  # type: ignore[attr-defined]
+    assert predictor.fitted.target.classes_ == ["blue", "green", "red"]  # type: ignore[attr-defined]
     metrics = predictor.evaluate(tmp_path / "test.jsonl")
 
     truth = np.array([[tag in tags for tag in ("blue", "green", "red")] for tags in test_tags])

@@ -6,11 +6,6 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-from polyfuse.bundle import BundleError
-from polyfuse.config.schema import ConfigError
-from polyfuse.data.dataset import DataError
-from polyfuse.data.processors.base import BadValueError
-
 
 class CliError(Exception):
     """An error shown to the user as one message, exit code 2."""
@@ -18,7 +13,15 @@ class CliError(Exception):
 
 @contextlib.contextmanager
 def user_errors() -> Iterator[None]:
-    """Turn the library's input errors into :class:`CliError` (no traceback for bad input)."""
+    """Turn the library's input errors into :class:`CliError` (no traceback for bad input).
+
+    The error classes are imported here, not at module level, so ``polyfuse --help`` does not
+    import torch."""
+    from polyfuse.bundle import BundleError
+    from polyfuse.config.schema import ConfigError
+    from polyfuse.data.dataset import DataError
+    from polyfuse.data.processors.base import BadValueError
+
     try:
         yield
     except (ConfigError, DataError, BundleError, BadValueError, FileNotFoundError, KeyError) as error:

@@ -58,10 +58,11 @@ def parse_seeds(text: str, base: int) -> list[int]:
 
 
 def parse_fusions(text: str) -> list[str]:
-    """``"all"`` -> every registered fusion; else the listed names, checked against the registry."""
-    from polyfuse.fusion import list_fusions
+    """``"all"`` -> every registered fusion and model shape (late, hybrid); else the listed names,
+    checked against them."""
+    from polyfuse.config.schema import fusion_choices
 
-    known = list_fusions()
+    known = fusion_choices()
     if text.strip() == "all":
         return known
     names = [part.strip() for part in text.split(",") if part.strip()]

@@ -7,8 +7,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from polyfuse.cli._common import format_metrics, format_table, user_errors
 
 DEMO_CONFIG: dict[str, Any] = {
@@ -49,6 +47,8 @@ def run(args: argparse.Namespace) -> int:
     config = {**DEMO_CONFIG, "training": {**DEMO_CONFIG["training"], "output_dir": str(out / "run")}}
     if args.epochs:
         config["training"]["epochs"] = args.epochs
+    import yaml
+
     (out / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     with user_errors():
         predictor = Predictor(config=load_config(out / "config.yaml")).fit()

@@ -54,23 +54,20 @@ def run(args: argparse.Namespace) -> int:
 def _from_bundle(args: argparse.Namespace) -> tuple[list[int], Any]:
     """Fused embeddings of the readable rows and their row numbers (as :meth:`Predictor.embed`)."""
     import numpy as np
-    import torch
 
     from polyfuse import Predictor
     from polyfuse.data.dataset import encode_rows
     from polyfuse.data.tables import iter_table
-    from polyfuse.running import batches
+    from polyfuse.inference import embedding_dim, embeddings
 
     fitted = Predictor.load(args.source).fitted
     rows: list[int] = []
     parts = []
     for table in iter_table(args.data, 4096):
-        for batch in batches(fitted, encode_rows(table, fitted.inputs), args.batch_size):
-            with torch.no_grad():
-                parts.append(fitted.model.fuse(batch)[0].float().cpu().numpy())
-            rows += batch.index.tolist()
-    width = fitted.model.fusion.output_dim
-    return rows, np.concatenate(parts) if parts else np.zeros((0, width), np.float32)
+        vectors, numbers = embeddings(fitted, encode_rows(table, fitted.inputs), args.batch_size)
+        parts.append(vectors)
+        rows += numbers.tolist()
+    return rows, np.concatenate(parts) if parts else np.zeros((0, embedding_dim(fitted)), np.float32)
 
 
 def _from_encoder(args: argparse.Namespace) -> tuple[list[int], Any]:

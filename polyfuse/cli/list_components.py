@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from polyfuse._registry import Registry
+if TYPE_CHECKING:
+    from polyfuse._registry import Registry
+
+
+KINDS = ["encoders", "fusions", "tasks", "heads", "processors", "alignments", "noise"]
 
 
 def add_parser(sub: Any) -> None:
     """Register the subcommand."""
-    p = sub.add_parser("list", help="list registered encoders, fusions or tasks")
-    p.add_argument("kind", choices=["encoders", "fusions", "tasks"])
+    p = sub.add_parser("list", help="list registered components of a kind and their options")
+    p.add_argument("kind", choices=KINDS)
     p.set_defaults(run=run)
 
 
@@ -23,19 +27,21 @@ def describe(registry: Registry[Any]) -> str:
         for field, info in entry.config_cls.model_fields.items():
             if field == "type":
                 continue
-            default = "required" if info.is_required() else f"default {info.default!r}"
+            default = "required" if info.is_required() else f"default {_default(info)!r}"
             annotation = getattr(info.annotation, "__name__", str(info.annotation))
             lines.append(f"    {field} ({annotation}, {default}): {info.description or ''}")
     return "\n".join(lines)
 
 
+def _default(info: Any) -> Any:
+    """A field's default, a nested config shown as its plain values."""
+    value = info.get_default(call_default_factory=True)
+    return value.model_dump() if hasattr(value, "model_dump") else value
+
+
 def run(args: argparse.Namespace) -> int:
     """Print the registry."""
-    from polyfuse.encoders import ENCODERS
-    from polyfuse.fusion import FUSIONS
-    from polyfuse.tasks import TASKS
+    from polyfuse.components import registries
 
-    registries: dict[str, Registry[Any]] = {"encoders": ENCODERS, "fusions": FUSIONS, "tasks": TASKS}
-    registry = registries[args.kind]
-    print(describe(registry))
+    print(describe(registries()[args.kind]))
     return 0

@@ -3,36 +3,33 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
 from collections.abc import Sequence
+from types import ModuleType
 
-from polyfuse import __version__
-from polyfuse.cli import (
-    bench,
-    cache,
-    compare,
-    demo,
-    embed,
-    evaluate,
-    inspect,
-    list_components,
-    predict,
-    serve,
-    train,
-)
+from polyfuse._discovery import import_submodules
+from polyfuse._version import __version__
 from polyfuse.cli._common import CliError
 
-COMMANDS = (train, evaluate, compare, predict, inspect, list_components, demo, bench, cache, embed, serve)
+DESCRIPTION = "Build, train, evaluate and ship multimodal (text, image, audio, tabular) models from a table."
+
+
+def command_modules() -> list[ModuleType]:
+    """Every subcommand: the public modules of :mod:`polyfuse.cli` with an ``add_parser`` (one file
+    per subcommand; a new file is a new command)."""
+    modules = [importlib.import_module(name) for name in import_submodules("polyfuse.cli")]
+    return [m for m in modules if hasattr(m, "add_parser")]
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
-    parser = argparse.ArgumentParser(prog="polyfuse", description=__doc__)
+    parser = argparse.ArgumentParser(prog="polyfuse", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"polyfuse {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in COMMANDS:
+    for module in command_modules():
         module.add_parser(sub)
     return parser
 

@@ -13,20 +13,34 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializeAsAny,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from polyfuse._registry import UnknownComponentError
+from polyfuse._registry import ComponentConfig, UnknownComponentError
 
 Modality = Literal["text", "image", "audio", "numeric", "categorical", "ignore"]
-TaskType = Literal["auto", "binary", "multiclass", "regression", "multilabel"]
+TaskType = str
+"""A registered task name (``polyfuse list tasks``), or ``auto`` (inferred from the label column)."""
 
 
 def _component(loc: tuple[str, ...], parse: Callable[..., BaseModel], *args: Any) -> dict[str, Any]:
-    """``parse(*args)`` validates a component section; its errors get ``loc`` prepended
-    (``model.encoders.<key>.*``) and an unknown ``type`` becomes an error at ``<loc>.type``."""
+    """``parse(*args)`` validates a component section, as a plain dict (see :func:`_typed`)."""
+    return _typed(loc, parse, *args).model_dump()
+
+
+def _typed(loc: tuple[str, ...], parse: Callable[..., BaseModel], *args: Any) -> Any:
+    """``parse(*args)`` validates a component section into its typed config; its errors get ``loc``
+    prepended (``model.encoders.<key>.*``) and an unknown ``type`` becomes an error at ``<loc>.type``."""
     try:
-        return parse(*args).model_dump()
+        return parse(*args)
     except ValidationError as error:
         details = [
             InitErrorDetails(type=e["type"], loc=(*loc, *e["loc"]), input=e["input"], ctx=e.get("ctx", {}))
@@ -50,8 +64,14 @@ class DataConfig(_Strict):
     train: str | None = Field(None, description="training table: CSV, Parquet or JSONL path")
     valid: str | None = Field(None, description="validation table; carved from train when absent")
     test: str | None = Field(None, description="test table, evaluated after training")
-    label: str = Field(description="the label column")
-    task: TaskType = Field("auto", description="task type; inferred from the label when 'auto'")
+    label: str | None = Field(
+        None,
+        description="the target column (a label, a number, a text to generate, an image to draw);"
+        " tasks without one (retrieval, autoencoder) leave it out",
+    )
+    task: TaskType = Field(
+        "auto", description="shorthand for model.task.type; inferred from the label when 'auto'"
+    )
     label_delimiter: str = Field("|", description="separator of multi-label strings")
     columns: dict[str, Modality] = Field(
         default_factory=dict, description="explicit modality per column (overrides inference)"
@@ -61,6 +81,15 @@ class DataConfig(_Strict):
         description="processor options keyed by modality (image, audio, text, tabular) or column",
     )
     valid_fraction: float = Field(0.1, gt=0.0, lt=0.9, description="share of train held out")
+
+    @field_validator("processors")
+    @classmethod
+    def _check_processors(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        for key, options in value.items():
+            if key in ("text", "image", "audio", "tabular"):
+                _typed((key,), _processor_options, key, options)
+        return value
+
     on_bad_rows: Literal["error", "skip"] = Field(
         "error", description="stop before training on bad rows, or skip them and report the count"
     )
@@ -72,10 +101,56 @@ class DataConfig(_Strict):
 
 
 class HeadConfig(_Strict):
-    """The task head on top of the fused vector."""
+    """Legacy spelling of ``model.task.head: {type: mlp, ...}`` (kept so older configs load)."""
 
     hidden_dim: int = Field(128, ge=0, description="hidden width of the head MLP; 0 = linear head")
     dropout: float = Field(0.1, ge=0.0, lt=1.0, description="dropout inside the head")
+
+
+SHAPE_FUSIONS = ("hybrid", "late")
+"""Names accepted in ``model.fusion.type`` that stand for model shapes (task heads), not fusions."""
+
+
+def fusion_choices() -> list[str]:
+    """Every name ``model.fusion.type`` accepts: the registered fusions and the model shapes."""
+    from polyfuse.fusion import list_fusions
+
+    return sorted([*list_fusions(), *SHAPE_FUSIONS])
+
+
+def _legacy_shapes(model: dict[str, Any]) -> dict[str, Any]:
+    """Rewrite the older spellings of model shapes into ``model.task.head``.
+
+    ``fusion: {type: late, ...}`` becomes ``task.head: {type: late, ...}`` (no fusion is built);
+    ``fusion: {type: hybrid, combine, head_hidden_dim, ...}`` becomes ``fusion: {type: early, ...}``
+    plus ``task.head: {type: hybrid, ...}``; ``head: {hidden_dim, dropout}`` becomes
+    ``task.head: {type: mlp, ...}``.
+    """
+    model = dict(model)
+    task = dict(model.get("task") or {"type": "auto"}) if isinstance(model.get("task") or {}, dict) else None
+    if task is None:
+        return model
+    fusion = model.get("fusion")
+    head: dict[str, Any] | None = None
+    if isinstance(fusion, dict) and fusion.get("type") == "late":
+        head = {"type": "late", **{k: v for k, v in fusion.items() if k not in ("type", "num_outputs")}}
+        model["fusion"] = {"type": "concat"}
+    elif isinstance(fusion, dict) and fusion.get("type") == "hybrid":
+        keys = ("combine", "head_hidden_dim")
+        head = {"type": "hybrid", "dropout": fusion.get("dropout", 0.1)}
+        head.update({("hidden_dim" if k == "head_hidden_dim" else k): fusion[k] for k in keys if k in fusion})
+        model["fusion"] = {
+            "type": "early",
+            **{k: v for k, v in fusion.items() if k not in (*keys, "type", "num_outputs")},
+        }
+    legacy = model.pop("head", None)
+    if isinstance(legacy, dict) and head is None:
+        HeadConfig.model_validate(legacy)  # errors at model.head.*
+        head = {"type": "mlp", **legacy}
+    if head is not None:
+        task.setdefault("head", head)
+        model["task"] = task
+    return model
 
 
 class ModelConfig(_Strict):
@@ -93,10 +168,43 @@ class ModelConfig(_Strict):
         default_factory=list,
         description="auxiliary alignment losses, each {type: contrastive|adversarial, weight: ..., ...}",
     )
-    head: HeadConfig = Field(default_factory=HeadConfig, description="task head")
+    task: SerializeAsAny[ComponentConfig] = Field(
+        default_factory=lambda: _auto_task({}),
+        description="what the model solves: {type: auto|binary|multiclass|regression|multilabel|...,"
+        " ...options} (polyfuse list tasks); 'auto' infers it from the label column",
+    )
     modality_dropout: float = Field(
         0.0, ge=0.0, lt=1.0, description="probability of dropping a whole input per row in training"
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _rewrite_legacy(cls, values: Any) -> Any:
+        if not isinstance(values, dict):
+            return values
+        try:
+            return _legacy_shapes(values)
+        except ValidationError as error:
+            details = [
+                InitErrorDetails(
+                    type=e["type"], loc=("head", *e["loc"]), input=e["input"], ctx=e.get("ctx", {})
+                )
+                for e in error.errors()
+            ]
+            raise ValidationError.from_exception_data(error.title, details) from None
+
+    @field_validator("task", mode="before")
+    @classmethod
+    def _check_task(cls, value: Any) -> ComponentConfig:
+        if isinstance(value, ComponentConfig):
+            return value
+        if not isinstance(value, dict):
+            raise ValueError("model.task must be a mapping with a 'type'")
+        if value.get("type", "auto") == "auto":
+            return _typed((), _auto_task, value)  # type: ignore[no-any-return]
+        from polyfuse.tasks import parse_task_config
+
+        return _typed((), parse_task_config, value)  # type: ignore[no-any-return]
 
     @field_validator("fusion")
     @classmethod
@@ -171,18 +279,64 @@ class TrainingConfig(_Strict):
     progress: bool = Field(True, description="show a progress bar")
 
 
+class InferenceConfig(_Strict):
+    """How a trained model predicts (prediction, evaluation, embedding, serving)."""
+
+    batch_size: int = Field(256, ge=1, description="rows per batch at prediction and evaluation time")
+
+
 class Config(_Strict):
-    """The whole run: data, model, training."""
+    """The whole run: data, model, training, inference."""
 
     data: DataConfig
     model: ModelConfig = Field(default_factory=ModelConfig)
     training: TrainingConfig = Field(default_factory=TrainingConfig)
+    inference: InferenceConfig = Field(default_factory=InferenceConfig)
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Config:
-        if self.data.label in self.data.columns and self.data.columns[self.data.label] != "ignore":
-            raise ValueError(f"data.columns: the label column {self.data.label!r} cannot also be an input")
+        label = self.data.label
+        if label is not None and label in self.data.columns and self.data.columns[label] != "ignore":
+            raise ValueError(f"data.columns: the label column {label!r} cannot also be an input")
+        task = self.model.task
+        if self.data.task != "auto":
+            if task.type not in ("auto", self.data.task):
+                raise ValueError(f"data.task {self.data.task!r} contradicts model.task.type {task.type!r}")
+            if task.type == "auto":
+                from polyfuse.tasks import parse_task_config
+
+                options = task.model_dump(exclude={"type"})
+                self.model.task = _typed(
+                    ("model", "task"), parse_task_config, {**options, "type": self.data.task}
+                )
         return self
+
+
+def _processor_options(modality: str, options: dict[str, Any]) -> BaseModel:
+    """Validate a modality's processor options against that modality's processors (the default one,
+    or a pretrained encoder's, which accepts a subset); the default processor's errors are raised.
+
+    Column-keyed sections are checked once the schema says which modality each column is."""
+    from polyfuse.data.processors import PROCESSORS
+
+    default = PROCESSORS.get(modality).config_cls
+    try:
+        return default.model_validate({**options, "type": modality})
+    except ValidationError:
+        for entry in PROCESSORS.entries():
+            if entry.name.startswith("pretrained/") and getattr(entry.cls, "modality", None) == modality:
+                try:
+                    return entry.config_cls.model_validate({**options, "type": entry.name}, strict=False)
+                except ValidationError:
+                    continue
+        raise
+
+
+def _auto_task(values: dict[str, Any]) -> ComponentConfig:
+    """``model.task: {type: auto, head: ...}``: a head task whose type the label column decides."""
+    from polyfuse.tasks._head_task import HeadTaskConfig
+
+    return HeadTaskConfig.model_validate({**values, "type": "auto"})
 
 
 class ConfigError(ValueError):

@@ -32,6 +32,8 @@ from typing import Any
 
 import numpy as np
 
+from polyfuse._hashing import sha256_file
+
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
@@ -129,7 +131,7 @@ class EmbeddingCache:
         array_path = index_path.with_suffix(".npy")
         try:
             index = json.loads(index_path.read_text())
-            if index_path not in self._verified and _sha256(array_path) != index["sha256"]:
+            if index_path not in self._verified and sha256_file(array_path) != index["sha256"]:
                 raise ValueError("checksum mismatch")
             array = np.load(array_path, mmap_mode="r")
             if array.shape != (index["rows"], index["dim"]) or len(index["keys"]) != index["rows"]:
@@ -160,7 +162,7 @@ class EmbeddingCache:
         name = f"shard-{uuid.uuid4().hex}"
         _atomic_write(directory / f"{name}.npy", _npy_bytes(array))
         index = {"keys": list(keys), "rows": array.shape[0], "dim": array.shape[1]}
-        index["sha256"] = _sha256(directory / f"{name}.npy")
+        index["sha256"] = sha256_file(directory / f"{name}.npy")
         _atomic_write(directory / f"{name}.json", json.dumps(index).encode())  # commit point
         if self.max_bytes is not None:
             self._evict(self.max_bytes)
@@ -291,14 +293,6 @@ def _atomic_write(path: Path, data: bytes) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _size(path: Path) -> int:

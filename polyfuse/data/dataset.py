@@ -15,15 +15,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch import Tensor
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
+from polyfuse.data.batch import Batch
 from polyfuse.data.processors.base import BadValueError, Features, Processor, is_missing
 from polyfuse.data.schema import TABULAR
 from polyfuse.data.tables import Table, resolve_media
-from polyfuse.model import Batch
-from polyfuse.tasks.base import LabelProcessor
+from polyfuse.data.targets import TargetProcessor
 
 
 @dataclass
@@ -137,14 +136,14 @@ class EncodedRows:
 
     index: list[int]
     features: list[RowFeatures]
-    targets: list[Tensor] | None
+    targets: list[Any] | None
     errors: list[RowError]
 
 
 def encode_rows(
     table: Table,
     inputs: Sequence[InputSpec],
-    labels: tuple[str, LabelProcessor] | None = None,
+    target: TargetProcessor | None = None,
     strict_missing: bool = False,
     progress: bool = False,
     desc: str = "decoding",
@@ -161,15 +160,15 @@ def encode_rows(
     positions = list(table.frame.index)
     memo: MediaMemo | None = {} if keep_features else None
 
-    def work(i: int) -> tuple[RowFeatures, list[tuple[str, str]], Tensor | None]:
+    def work(i: int) -> tuple[RowFeatures, list[tuple[str, str]], Any]:
         features, errors = transform_row(records[i], inputs, table.base_dir, strict_missing, memo)
-        target = None
-        if labels is not None:
+        encoded_target = None
+        if target is not None:
             try:
-                target = labels[1].encode(records[i].get(labels[0]))
+                encoded_target = target.encode(target.value(records[i]))
             except BadValueError as error:
-                errors.append((labels[0], str(error)))
-        return features, errors, target
+                errors.append((error.column or ", ".join(target.columns), str(error)))
+        return features, errors, encoded_target
 
     workers = threads or min(8, os.cpu_count() or 1)
     with ThreadPoolExecutor(workers) as pool:
@@ -183,16 +182,16 @@ def encode_rows(
                 leave=False,
             )
         )
-    encoded = EncodedRows([], [], [] if labels else None, [])
-    for i, (features, errors, target) in enumerate(results):
+    encoded = EncodedRows([], [], [] if target is not None else None, [])
+    for i, (features, errors, row_target) in enumerate(results):
         if errors:
             encoded.errors += [RowError(int(positions[i]), c, m) for c, m in errors]
             continue
         encoded.index.append(int(positions[i]))
         if keep_features:
             encoded.features.append(features)
-        if encoded.targets is not None and target is not None:
-            encoded.targets.append(target)
+        if encoded.targets is not None and row_target is not None:
+            encoded.targets.append(row_target)
     return encoded
 
 
@@ -200,7 +199,7 @@ def _row_seed(seed: int, epoch: int, index: int) -> int:
     return (seed * 1_000_003 + epoch * 7919 + index) % (2**63)
 
 
-class RowsDataset(Dataset[tuple[int, RowFeatures, Tensor | None]]):
+class RowsDataset(Dataset[tuple[int, RowFeatures, Any]]):
     """Rows held in memory (decoded once, reused every epoch); augmentation seeded per row+epoch."""
 
     def __init__(
@@ -219,7 +218,7 @@ class RowsDataset(Dataset[tuple[int, RowFeatures, Tensor | None]]):
     def __len__(self) -> int:
         return len(self.encoded.index)
 
-    def __getitem__(self, i: int) -> tuple[int, RowFeatures, Tensor | None]:
+    def __getitem__(self, i: int) -> tuple[int, RowFeatures, Any]:
         features = self.encoded.features[i]
         if self.augment:
             generator = torch.Generator().manual_seed(_row_seed(self.seed, self.epoch, i))
@@ -231,7 +230,7 @@ class RowsDataset(Dataset[tuple[int, RowFeatures, Tensor | None]]):
         return self.encoded.index[i], features, target
 
 
-class LazyRowsDataset(Dataset[tuple[int, RowFeatures, Tensor | None]]):
+class LazyRowsDataset(Dataset[tuple[int, RowFeatures, Any]]):
     """Rows decoded on access (for tables whose media do not fit in memory); use with workers.
 
     Bad rows must have been filtered out beforehand (``keep`` lists the index labels of the
@@ -243,7 +242,7 @@ class LazyRowsDataset(Dataset[tuple[int, RowFeatures, Tensor | None]]):
         table: Table,
         keep: Sequence[int],
         inputs: Sequence[InputSpec],
-        labels: tuple[str, LabelProcessor] | None,
+        target: TargetProcessor | None,
         augment: bool = False,
         seed: int = 0,
     ) -> None:
@@ -251,7 +250,7 @@ class LazyRowsDataset(Dataset[tuple[int, RowFeatures, Tensor | None]]):
         self.base_dir = table.base_dir
         self.keep = list(keep)
         self.inputs = list(inputs)
-        self.labels = labels
+        self.target = target
         self.augment = augment
         self.seed = seed
         self.epoch = 0
@@ -263,7 +262,7 @@ class LazyRowsDataset(Dataset[tuple[int, RowFeatures, Tensor | None]]):
     def __len__(self) -> int:
         return len(self.keep)
 
-    def __getitem__(self, i: int) -> tuple[int, RowFeatures, Tensor | None]:
+    def __getitem__(self, i: int) -> tuple[int, RowFeatures, Any]:
         row = self.records[self.keep[i]]
         features, errors = transform_row(row, self.inputs, self.base_dir, False)
         if errors:
@@ -274,24 +273,25 @@ class LazyRowsDataset(Dataset[tuple[int, RowFeatures, Tensor | None]]):
                 s.name: None if features[s.name] is None else s.processor.augment(features[s.name], generator)  # type: ignore[arg-type]
                 for s in self.inputs
             }
-        target = None if self.labels is None else self.labels[1].encode(row.get(self.labels[0]))
+        target = None if self.target is None else self.target.encode(self.target.value(row))
         return self.keep[i], features, target
 
 
 def make_collate(
-    inputs: Sequence[InputSpec],
-) -> Callable[[list[tuple[int, RowFeatures, Tensor | None]]], Batch]:
-    """A collate function building a :class:`Batch` with present masks."""
+    inputs: Sequence[InputSpec], target: TargetProcessor | None = None
+) -> Callable[[list[tuple[int, RowFeatures, Any]]], Batch]:
+    """A collate function building a :class:`Batch` with present masks (targets by ``target``)."""
     processors = {s.name: s.processor for s in inputs}
+    stack = target.collate if target is not None else (lambda items: torch.stack(list(items)))
 
-    def collate(items: list[tuple[int, RowFeatures, Tensor | None]]) -> Batch:
+    def collate(items: list[tuple[int, RowFeatures, Any]]) -> Batch:
         batch_inputs, present = {}, {}
         for name, processor in processors.items():
             column = [features[name] for _, features, _ in items]
             batch_inputs[name] = processor.collate(column)
             present[name] = torch.tensor([f is not None for f in column], dtype=torch.bool)
         targets = [t for _, _, t in items]
-        target = None if any(t is None for t in targets) else torch.stack(targets)  # type: ignore[arg-type]
+        target = None if any(t is None for t in targets) else stack(targets)
         index = torch.tensor([i for i, _, _ in items], dtype=torch.long)
         return Batch(batch_inputs, present, target, index)
 

@@ -1,6 +1,6 @@
 """A stand-in processor that feeds an input as its frozen encoder's precomputed pooled embeddings.
 
-Training builds one per input whose encoder is frozen (see :mod:`polyfuse.frozen_inputs`): every
+Training builds one per input whose encoder is frozen (see :mod:`polyfuse.training.frozen_inputs`): every
 distinct value of the input is embedded once, through the embedding cache, and this processor
 looks the embeddings up by value, so the encoder does not run on every batch of every epoch. It
 never reaches a bundle: a bundle keeps the input's own processor, and its model the encoder.
@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from polyfuse.data.batch import PRECOMPUTED
 from polyfuse.data.processors.base import BadValueError, Features, Processor, is_missing
-from polyfuse.encoders.base import PRECOMPUTED
 
 
 def value_key(value: Any) -> str | bytes:

@@ -46,13 +46,17 @@ class ColumnInfo:
 
 @dataclass
 class Schema:
-    """The columns (in table order), the label and the task."""
+    """The columns (in table order), the target column (if any) and the task."""
 
-    label: str
+    label: str | None
     task: str
     columns: list[ColumnInfo]
     task_reason: str = ""
     label_delimiter: str = "|"
+
+    def targets(self) -> list[str]:
+        """The columns the task reads as targets: the label column, when there is one."""
+        return [] if self.label is None else [self.label]
 
     def by_modality(self, modality: str) -> list[str]:
         """Column names of one modality, in table order."""
@@ -165,7 +169,7 @@ def infer_task(series: pd.Series, delimiter: str = "|") -> tuple[str, str]:
 
 def infer_schema(
     frame: pd.DataFrame,
-    label: str,
+    label: str | None,
     columns: dict[str, str] | None = None,
     task: str = "auto",
     label_delimiter: str = "|",
@@ -180,14 +184,15 @@ def infer_schema(
     """
     explicit = dict(columns or {})
     by_column = [k for k in sections if k not in ("text", "image", "audio", TABULAR)]
-    missing = list(dict.fromkeys(c for c in [label, *explicit, *by_column] if c not in frame.columns))
+    named = [label] if label is not None else []
+    missing = list(dict.fromkeys(c for c in [*named, *explicit, *by_column] if c not in frame.columns))
     if missing:
         raise MissingColumnError(
             f"column(s) {', '.join(map(repr, missing))} named in the config are not in {source};"
             f" it has: {', '.join(map(str, frame.columns))}"
         )
     infos = []
-    label_values = frame[label].map(str)
+    label_values = frame[label].map(str) if label is not None else None
     for name in frame.columns:
         if name == label:
             continue
@@ -195,12 +200,20 @@ def infer_schema(
             info = ColumnInfo(str(name), explicit[name], "set in the config")
         else:
             info = infer_column(str(name), frame[name])
-            if info.modality != "ignore" and frame[name].map(str).equals(label_values):
+            if (
+                label_values is not None
+                and info.modality != "ignore"
+                and frame[name].map(str).equals(label_values)
+            ):
                 info.warnings.append("identical to the label: a leak")
         if info.name == TABULAR and info.modality in ("text", "image", "audio"):
             raise ValueError(f"column name {TABULAR!r} is reserved for the grouped tabular input")
         infos.append(info)
     if task == "auto":
+        if label is None:
+            raise ValueError(
+                "the task cannot be inferred without a label column: set data.label or model.task"
+            )
         task, reason = infer_task(frame[label], label_delimiter)
     else:
         reason = "set in the config"

@@ -2,11 +2,7 @@
 the from-scratch encoders (``text/*``, ``image/*``, ``audio/*``, ``tabular/*``) and the
 pretrained ones (:mod:`polyfuse.encoders.pretrained`)."""
 
-from polyfuse.encoders import audio as _audio  # noqa: F401  (registers)
-from polyfuse.encoders import image as _image  # noqa: F401  (registers)
-from polyfuse.encoders import pretrained as _pretrained  # noqa: F401  (registers; issue 5)
-from polyfuse.encoders import tabular as _tabular  # noqa: F401  (registers)
-from polyfuse.encoders import text as _text  # noqa: F401  (registers)
+from polyfuse._discovery import import_submodules
 from polyfuse.encoders._registry import (
     DEFAULT_ENCODERS,
     ENCODERS,
@@ -28,3 +24,5 @@ __all__ = [
     "parse_encoder_config",
     "register_encoder",
 ]
+
+import_submodules(__name__)

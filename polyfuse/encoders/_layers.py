@@ -12,41 +12,15 @@ import torch
 from pydantic import Field
 from torch import Tensor, nn
 
+from polyfuse.layers import masked_max, masked_mean
+
+__all__ = ["masked_max", "masked_mean"]
+
 PositiveInts = list[Annotated[int, Field(ge=1, le=4096)]]
 """A list of positive ints (layer widths, kernel sizes), bounded per item; lists keep YAML plain."""
 
 Norm = Literal["batch", "group"]
 """Normalisation of conv stacks: ``batch`` (fast, needs batches > 1 when training) or ``group``."""
-
-
-def masked_mean(x: Tensor, mask: Tensor) -> Tensor:
-    """Mean over the real steps of a sequence; rows with no real step give zeros.
-
-    Args:
-        x: (B, T, D) features.
-        mask: (B, T) bool, True for real steps.
-
-    Returns:
-        (B, D) pooled features.
-    """
-    weights = mask.unsqueeze(-1).to(x.dtype)  # (B, T, 1)
-    count = weights.sum(dim=1).clamp(min=1.0)  # (B, 1)
-    return (x * weights).sum(dim=1) / count
-
-
-def masked_max(x: Tensor, mask: Tensor) -> Tensor:
-    """Max over the real steps of a sequence; rows with no real step give zeros (never -inf).
-
-    Args:
-        x: (B, T, D) features.
-        mask: (B, T) bool, True for real steps.
-
-    Returns:
-        (B, D) pooled features.
-    """
-    filled = x.masked_fill(~mask.unsqueeze(-1), torch.finfo(x.dtype).min)  # (B, T, D)
-    pooled = filled.max(dim=1).values  # (B, D)
-    return pooled * mask.any(dim=1, keepdim=True).to(x.dtype)
 
 
 def ensure_one_real_step(mask: Tensor) -> Tensor:

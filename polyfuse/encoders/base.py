@@ -4,7 +4,8 @@ An encoder is an ``nn.Module`` built from its config and the input spec of its f
 (``Processor.output_spec()``). ``output_dim`` is known at construction. ``forward`` takes the batched
 features of one input and returns an :class:`EncoderOutput`: always a pooled ``(B, D)`` vector, and a
 token sequence ``(B, T, D)`` with its ``(B, T)`` bool mask when the encoder has one (for fusions
-that attend over tokens).
+that attend over tokens and decoders that cross-attend), and the tokens' positions ``(B, T, P)``
+when it knows them.
 
 Legend: B batch, T tokens, D width, C channels, H/W height/width, F frames.
 """
@@ -17,12 +18,6 @@ from torch import Tensor, nn
 
 from polyfuse._registry import ComponentConfig
 
-PRECOMPUTED = "precomputed"
-"""Feature key of an input fed as its encoder's pooled output, computed beforehand:
-``{PRECOMPUTED: (B, D)}`` (the embedding cache of frozen encoders, see
-:mod:`polyfuse.data.precomputed`). :meth:`polyfuse.model.MultimodalModel.encode` passes it on as
-``EncoderOutput(pooled)`` without running the encoder."""
-
 
 class EncoderOutput(NamedTuple):
     """What every encoder returns."""
@@ -33,6 +28,8 @@ class EncoderOutput(NamedTuple):
     """(B, T, D) token sequence, when the encoder has one."""
     token_mask: Tensor | None = None
     """(B, T) True where a token is real (not padding)."""
+    positions: Tensor | None = None
+    """(B, T, P) where each token is (e.g. its x and y in [-1, 1]), when the encoder knows."""
 
 
 class EncoderConfig(ComponentConfig):

@@ -1,8 +1,9 @@
-"""Evaluation: metrics, robustness (noise + absent modalities), contribution, calibration,
+"""Evaluation: robustness (noise + absent modalities), contribution, calibration,
 efficiency, fusion comparison and the HTML report.
 
-The names below are loaded on first use (the task modules import :mod:`.metrics` while the
-analyses import the model and the training pipeline, so eager imports here would be circular).
+The names below are loaded on first use, so importing this package costs nothing until an analysis
+runs. The metric functions live in :mod:`polyfuse.metrics`, the calibration measures in
+:mod:`polyfuse.tasks.calibration`.
 """
 
 from __future__ import annotations
@@ -22,10 +23,10 @@ _EXPORTS = {
     "modality_contribution": "contribution",
     "shapley_values": "contribution",
     "calibration_report": "calibration",
-    "expected_calibration_error": "calibration",
-    "reliability_diagram": "calibration",
-    "fit_temperature": "calibration",
-    "fit_temperature_to_logits": "calibration",
+    "expected_calibration_error": "polyfuse.tasks.calibration",
+    "reliability_diagram": "polyfuse.tasks.calibration",
+    "fit_temperature": "polyfuse.tasks.calibration",
+    "fit_temperature_to_logits": "polyfuse.tasks.calibration",
     "efficiency_report": "efficiency",
     "compare_fusions": "compare",
     "run_evaluation": "suite",
@@ -40,4 +41,5 @@ __all__ = sorted(_EXPORTS)
 def __getattr__(name: str) -> Any:
     if name not in _EXPORTS:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    module = _EXPORTS[name]
+    return getattr(importlib.import_module(module if "." in module else f"{__name__}.{module}"), name)

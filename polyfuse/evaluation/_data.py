@@ -19,9 +19,12 @@ import torch
 from torch import Tensor
 
 from polyfuse.bundle import Fitted
+from polyfuse.data.batch import Batch
 from polyfuse.data.dataset import DataError, EncodedRows, encode_rows
 from polyfuse.data.tables import read_table
-from polyfuse.model import Batch
+from polyfuse.data.targets import check_target_columns
+from polyfuse.inference import batches, run_steps
+from polyfuse.tasks import StepOutputs
 
 if TYPE_CHECKING:
     from polyfuse.predictor import Predictor
@@ -40,14 +43,14 @@ class EvalData:
         fitted: the trained state the rows were encoded for.
         encoded: the encoded good rows (kept to re-batch at other sizes).
         batches: model-ready batches on the model's device.
-        target: ``(N,)`` or ``(N, K)`` targets of the good rows, on CPU.
+        target: the good rows' targets as the task's target processor collates them, on CPU.
         rows / bad_rows: rows in the table, and rows that could not be read.
     """
 
     fitted: Fitted
     encoded: EncodedRows
     batches: list[Batch]
-    target: Tensor
+    target: Any
     rows: int
     bad_rows: int
     _subsets: dict[tuple[str, frozenset[str]], float] = field(default_factory=dict, repr=False)
@@ -62,23 +65,21 @@ class EvalData:
         """The task's primary metric (``accuracy_score`` for classification)."""
         return self.fitted.model.task.primary_metric
 
-    def outputs(self, transform: BatchTransform | None = None) -> Tensor:
-        """Raw model outputs ``(N, K)`` on CPU, each batch passed through ``transform`` first."""
-        model = self.fitted.model
-        model.eval()
-        parts = []
-        with torch.no_grad():
-            for batch in self.batches:
-                parts.append(model(transform(batch) if transform else batch).float().cpu())
-        return torch.cat(parts)
+    def outputs(self, transform: BatchTransform | None = None) -> StepOutputs:
+        """The task's validation outputs (targets included) of every row, each batch passed through
+        ``transform`` first."""
+        return run_steps(self.fitted, self.batches, 0, validate=True, transform=transform)
 
-    def metrics(self, outputs: Tensor) -> dict[str, Any]:
-        """The task's metrics of ``outputs`` against the targets (non-finite outputs -> 0)."""
-        bad = ~torch.isfinite(outputs)
-        if bad.any():
-            log.warning("%d non-finite outputs scored as uniform (0)", int(bad.sum()))
-        finite = torch.where(bad, torch.zeros_like(outputs), outputs)
-        return self.fitted.model.task.metrics(finite, self.target)
+    def metrics(self, outputs: StepOutputs) -> dict[str, Any]:
+        """The task's metrics of ``outputs`` (non-finite output tensors -> 0, with a warning)."""
+        cleaned = dict(outputs)
+        for key, value in outputs.items():
+            if key != "target" and isinstance(value, Tensor) and value.is_floating_point():
+                bad = ~torch.isfinite(value)
+                if bad.any():
+                    log.warning("%d non-finite %s scored as 0", int(bad.sum()), key)
+                    cleaned[key] = torch.where(bad, torch.zeros_like(value), value)
+        return self.fitted.model.task.metrics(cleaned)
 
     def score(self, transform: BatchTransform | None = None, metric: str | None = None) -> float:
         """One metric (default: the primary one) of a (transformed) pass."""
@@ -117,22 +118,20 @@ def load_eval_data(
     """
     if isinstance(data, EvalData):
         return data
-    from polyfuse.running import batches
-
     fitted = predictor.fitted
     table = read_table(data, base_dir)
-    if fitted.schema.label not in table.frame.columns:
-        raise KeyError(f"label column {fitted.schema.label!r} is not in {table.source}")
-    encoded = encode_rows(table, fitted.inputs, (fitted.schema.label, fitted.labels))
-    if not encoded.index or not encoded.targets:
+    check_target_columns(fitted.target, list(table.frame.columns), table.source)
+    encoded = encode_rows(table, fitted.inputs, fitted.target)
+    if not encoded.index or (fitted.target is not None and not encoded.targets):
         raise DataError(encoded.errors, table.source, len(table.frame))
-    size = batch_size or predictor.config.training.batch_size
+    size = batch_size or predictor.config.inference.batch_size
     cached = list(batches(fitted, encoded, size))
+    targets = encoded.targets or []
     return EvalData(
         fitted,
         encoded,
         cached,
-        torch.stack(encoded.targets),
+        fitted.target.collate(targets) if fitted.target is not None and targets else None,
         len(table.frame),
         len({e.row for e in encoded.errors}),
     )

@@ -1,4 +1,5 @@
-"""Calibration: expected calibration error, reliability diagrams, temperature scaling.
+"""Calibration reports: ECE, NLL and reliability diagrams of a bundle on a table (the measures and
+the temperature fit live in :mod:`polyfuse.tasks.calibration`).
 
 - **ECE** (Naeini et al. 2015; Guo et al. 2017, "On Calibration of Modern Neural Networks",
   https://arxiv.org/abs/1706.04599): rows are put in 15 equal-width bins of confidence (the top
@@ -19,122 +20,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from polyfuse.evaluation._data import DataLike, EvalData, load_eval_data
+from polyfuse.tasks.calibration import NUM_BINS, reliability_diagram, summary
 
 if TYPE_CHECKING:
-    from polyfuse.bundle import Fitted
-    from polyfuse.data.dataset import EncodedRows
     from polyfuse.predictor import Predictor
-
-NUM_BINS = 15
-"""Confidence bins of the ECE and the reliability diagram."""
-
-TEMPERATURE_RANGE = (0.05, 20.0)
-"""The fitted temperature is clipped to this range."""
-
-MIN_TEMPERATURE_ROWS = 20
-"""Fewest validation rows a temperature is fitted on (fewer leave T = 1: too noisy to trust)."""
-
-
-def _bins(confidence: Tensor, num_bins: int) -> Tensor:
-    """Bin index of each confidence: bin ``b`` holds ``(b / num_bins, (b + 1) / num_bins]``."""
-    return (torch.ceil(confidence * num_bins).long() - 1).clamp(0, num_bins - 1)
-
-
-def reliability_diagram(probs: Tensor, target: Tensor, num_bins: int = NUM_BINS) -> dict[str, Any]:
-    """Per-bin mean confidence, accuracy and row count of ``probs (N, K)`` against ``target (N,)``.
-
-    Empty bins have ``None`` confidence and accuracy.
-    """
-    confidence, predicted = probs.float().max(dim=1)  # (N,)
-    correct = (predicted == target).float()
-    index = _bins(confidence, num_bins)
-    counts = torch.bincount(index, minlength=num_bins)
-    conf_sum = torch.bincount(index, weights=confidence, minlength=num_bins)
-    correct_sum = torch.bincount(index, weights=correct, minlength=num_bins)
-    nonzero = counts.clamp_min(1)
-    return {
-        "edges": [b / num_bins for b in range(num_bins + 1)],
-        "confidence": [float(c) if n else None for c, n in zip(conf_sum / nonzero, counts, strict=True)],
-        "accuracy": [float(a) if n else None for a, n in zip(correct_sum / nonzero, counts, strict=True)],
-        "count": [int(n) for n in counts],
-    }
-
-
-def expected_calibration_error(probs: Tensor, target: Tensor, num_bins: int = NUM_BINS) -> float:
-    """ECE of class probabilities ``probs (N, K)`` against integer ``target (N,)``, 15 bins."""
-    confidence, predicted = probs.float().max(dim=1)
-    correct = (predicted == target).float()
-    index = _bins(confidence, num_bins)
-    gap = torch.bincount(index, weights=correct - confidence, minlength=num_bins)  # per-bin sums
-    return float(gap.abs().sum() / max(len(target), 1))
-
-
-def fit_temperature_to_logits(logits: Tensor, target: Tensor, max_iter: int = 100) -> float:
-    """The temperature ``T`` minimising the NLL of ``softmax(logits / T)`` (L-BFGS on ``log T``)."""
-    logits, target = logits.detach().double().cpu(), target.detach().cpu()
-    log_t = torch.zeros(1, dtype=torch.float64, requires_grad=True)
-    optimizer = torch.optim.LBFGS([log_t], lr=0.5, max_iter=max_iter, line_search_fn="strong_wolfe")
-
-    def closure() -> Tensor:
-        optimizer.zero_grad()
-        loss = F.cross_entropy(logits / log_t.exp(), target)
-        loss.backward()
-        return loss
-
-    optimizer.step(closure)
-    low, high = TEMPERATURE_RANGE
-    value = float(log_t.detach().exp())
-    return min(max(value, low), high) if value == value else 1.0  # NaN -> no scaling
-
-
-def _summary(logits: Tensor, target: Tensor, temperature: float) -> dict[str, float]:
-    probs = torch.softmax(logits.float() / temperature, dim=1)
-    return {
-        "ece": expected_calibration_error(probs, target),
-        "nll": float(F.cross_entropy(logits.float() / temperature, target)),
-    }
-
-
-def fit_temperature(
-    fitted: Fitted, encoded_valid: EncodedRows, min_rows: int = MIN_TEMPERATURE_ROWS
-) -> dict[str, Any] | None:
-    """Fit the task's temperature on the validation rows (classification only; else ``None``).
-
-    Sets ``fitted.model.task.temperature`` and returns ``{"temperature", "ece_before",
-    "ece_after", "nll_before", "nll_after", "rows"}`` for ``metrics["calibration"]``. With fewer
-    than ``min_rows`` rows the temperature stays 1 and the record says why (``"skipped"``).
-    """
-    from polyfuse.running import run_outputs
-
-    task = fitted.model.task
-    buffer = getattr(task, "temperature", None)
-    if not isinstance(buffer, Tensor) or not encoded_valid.index:
-        return None
-    logits, _, target = run_outputs(fitted, encoded_valid, fitted.config.training.batch_size)
-    if target is None or target.dim() != 1:
-        return None
-    if len(target) < min_rows:
-        buffer.fill_(1.0)
-        return {
-            "temperature": 1.0,
-            "rows": len(target),
-            "skipped": f"only {len(target)} validation rows (temperature scaling needs {min_rows})",
-        }
-    temperature = fit_temperature_to_logits(logits, target)
-    buffer.fill_(temperature)
-    before, after = _summary(logits, target, 1.0), _summary(logits, target, temperature)
-    return {
-        "temperature": temperature,
-        "ece_before": before["ece"],
-        "ece_after": after["ece"],
-        "nll_before": before["nll"],
-        "nll_after": after["nll"],
-        "rows": len(target),
-    }
 
 
 def calibration_report(predictor: Predictor, data: DataLike | EvalData) -> dict[str, Any] | None:
@@ -145,11 +37,15 @@ def calibration_report(predictor: Predictor, data: DataLike | EvalData) -> dict[
     evaluation = load_eval_data(predictor, data)
     task = evaluation.fitted.model.task
     buffer = getattr(task, "temperature", None)
-    if not isinstance(buffer, Tensor) or evaluation.target.dim() != 1:
+    if (
+        not isinstance(buffer, Tensor)
+        or not isinstance(evaluation.target, Tensor)
+        or evaluation.target.dim() != 1
+    ):
         return None
-    logits, target = evaluation.outputs(), evaluation.target
+    logits, target = evaluation.outputs()["logits"], evaluation.target
     temperature = float(buffer)
-    scaled, raw = _summary(logits, target, temperature), _summary(logits, target, 1.0)
+    scaled, raw = summary(logits, target, temperature), summary(logits, target, 1.0)
     return {
         "temperature": temperature,
         "ece": scaled["ece"],

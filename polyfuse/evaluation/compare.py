@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from polyfuse.bundle import BundleError
 from polyfuse.config.schema import Config, parse_config
 from polyfuse.evaluation._data import load_eval_data
 from polyfuse.evaluation.robustness import (
@@ -108,10 +109,12 @@ def _saved_run(config: dict[str, Any], bundle: Path) -> Predictor | None:
         return None
     try:
         predictor = Predictor.load(bundle)
-    except Exception as error:  # a broken bundle is retrained, not fatal
+    except (BundleError, OSError, ValueError, KeyError) as error:  # a broken bundle is retrained
         log.warning("compare: cannot reuse %s (%s); training again", bundle, error)
         return None
     wanted, saved = parse_config(config).model_dump(), predictor.config.model_dump()
+    if wanted["model"]["task"]["type"] == "auto":  # saved bundles hold the task the label decided
+        wanted["model"]["task"]["type"] = saved["model"]["task"]["type"]
     for values in (wanted, saved):
         values["training"] = {k: v for k, v in values["training"].items() if k not in RUN_ONLY}
     if wanted != saved:
@@ -136,7 +139,7 @@ def _guarded(
     log.info("compare: training %s with seed %d", fusion, seed)
     try:
         return _run(values, fusion, seed, out, evaluate_on, robustness, absence, levels, resume)
-    except Exception as error:
+    except (ValueError, RuntimeError, OSError, KeyError, TypeError, IndexError) as error:
         log.warning("compare: %s (seed %d) failed: %s", fusion, seed, error)
         return {"fusion": fusion, "seed": seed, "error": f"{type(error).__name__}: {error}"}
 

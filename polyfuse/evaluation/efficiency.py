@@ -19,7 +19,7 @@ import torch
 from polyfuse.evaluation._data import DataLike, EvalData, load_eval_data
 
 if TYPE_CHECKING:
-    from polyfuse.model import Batch
+    from polyfuse.data.batch import Batch
     from polyfuse.predictor import Predictor
 
 
@@ -59,7 +59,7 @@ def efficiency_report(
     "throughput_rows_per_second", "batch_size", "peak_memory_mb", "peak_cuda_memory_mb",
     "device"}`` (training time from the bundle's metrics; ``None`` when unknown).
     """
-    from polyfuse.running import batches
+    from polyfuse.inference import batches
 
     evaluation = load_eval_data(predictor, data)
     fitted = evaluation.fitted

@@ -30,9 +30,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from polyfuse.data.batch import Batch
 from polyfuse.evaluation._data import DataLike, EvalData, load_eval_data
 from polyfuse.evaluation.noise import create_injector, list_injectors
-from polyfuse.model import Batch
 
 if TYPE_CHECKING:
     from polyfuse.predictor import Predictor

@@ -50,7 +50,8 @@ def run_evaluation(
     results: dict[str, Any] = {
         "data": "(DataFrame)" if isinstance(data, pd.DataFrame) else str(data),
         "model": {
-            "fusion": fitted.config.model.fusion.get("type"),
+            "fusion": fitted.config.model.fusion.get("type") if fitted.model.fusion is not None else None,
+            "head": getattr(getattr(fitted.task_config, "head", None), "type", None),
             "inputs": evaluation.input_names,
             "task": fitted.schema.task,
         },

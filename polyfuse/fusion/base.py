@@ -9,9 +9,10 @@ False) must still give a finite output; an absent input's embedding is arbitrary
 ``input_kind = "tokens"``: embeddings are ``(B, T_m, D_m)``, masks ``(B, T_m)`` bool (False for
 padding and for every token of an absent row); pooled-only encoders arrive as ``T_m = 1``.
 
-``produces_predictions = True`` (late and hybrid fusions): the output is already the task's
-prediction ``(B, K)``; such a fusion's config has ``num_outputs`` (K), which the builder fills with
-the task's output width, and the task head becomes an identity.
+``reads_positions = True`` (token fusions only): ``forward`` also receives
+``positions={m: (B, T_m, P)}`` for the inputs whose encoders declare token positions.
+
+Fusions know nothing of tasks: late and hybrid fusion are task heads (:mod:`polyfuse.tasks.heads`).
 
 Fusions may add auxiliary loss terms (alignment objectives) through :meth:`auxiliary_losses`,
 which the model adds to the task loss under their names.
@@ -36,7 +37,7 @@ class Fusion(nn.Module):
     """Base class: subclasses set ``self.output_dim`` in ``__init__`` and implement ``forward``."""
 
     input_kind: ClassVar[Literal["pooled", "tokens"]] = "pooled"
-    produces_predictions: ClassVar[bool] = False
+    reads_positions: ClassVar[bool] = False
     output_dim: int
 
     def __init__(self, modality_dims: dict[str, int], config: FusionConfig) -> None:

@@ -1,9 +1,31 @@
-"""Tasks: head, loss and metrics per task type. Importing this package registers them."""
+"""Tasks: what a model solves from its encoders' and fusion's outputs. Importing this package
+registers every task module in it (one file per task) and the prediction heads."""
 
-from polyfuse.tasks import classification as _classification  # noqa: F401
-from polyfuse.tasks import multilabel as _multilabel  # noqa: F401
-from polyfuse.tasks import regression as _regression  # noqa: F401
-from polyfuse.tasks._registry import TASKS, create_label_processor, create_task, list_tasks
-from polyfuse.tasks.base import LabelProcessor, Task
+from polyfuse._discovery import import_submodules
+from polyfuse.tasks._registry import (
+    HEAD_TASKS,
+    TASKS,
+    create_task,
+    list_tasks,
+    parse_task_config,
+    register_task,
+    task_class,
+)
+from polyfuse.tasks.base import ModelDims, StepOutputs, Task, TaskConfig, concat_outputs
 
-__all__ = ["TASKS", "LabelProcessor", "Task", "create_label_processor", "create_task", "list_tasks"]
+import_submodules(__name__)
+
+__all__ = [
+    "HEAD_TASKS",
+    "TASKS",
+    "ModelDims",
+    "StepOutputs",
+    "Task",
+    "TaskConfig",
+    "concat_outputs",
+    "create_task",
+    "list_tasks",
+    "parse_task_config",
+    "register_task",
+    "task_class",
+]

@@ -1,88 +1,150 @@
-"""The task contract: a label processor (fit on training labels) and a task module that owns the
-head, the loss and the metrics. The trainer knows nothing of either beyond these methods.
+"""The task contract: what a model solves, from what the encoders and the fusion produced.
 
-Legend: B batch, D fused width, K outputs (classes, labels, or 1 for regression).
+A task receives the model's :class:`~polyfuse.model.Fused` record (each input's pooled vector, each
+input's tokens with their masks and positions, the fused vector) and the batch, whose ``target`` its
+own :class:`~polyfuse.data.targets.TargetProcessor` collated. It owns its heads or decoders and says
+what to compute; the trainer decides how to run it:
+
+- :meth:`Task.training_step` -> named loss terms ``{"task_loss": ..., ...}`` (the model adds the
+  fusion's and the aligners' terms, sums them into ``loss``, and the trainer logs every term);
+- :meth:`Task.predict_step` -> a batch's outputs, ``{name: (B, ...) tensor or list of B values}``;
+- :meth:`Task.validation_step` -> the same plus what :meth:`Task.metrics` needs (targets);
+- :meth:`Task.metrics` -> metrics of a whole split's concatenated step outputs (``*_score`` up,
+  ``*_loss`` / ``*_error`` down);
+- :meth:`Task.to_frame` -> the prediction frame, one row per input row (``prediction`` first).
+
+A task is registered with ``@register_task(name, ConfigClass)`` and chosen with
+``model.task: {type: name, ...}``; its typed options are its config class's fields. Class methods
+tell the builder, before anything is built, which columns are targets (:meth:`Task.target_columns`),
+the unfitted target processor (:meth:`Task.create_target`) and whether a fused vector is needed.
+
+Legend: B batch, D width, K outputs, T tokens, N rows of a split.
 """
 
 from __future__ import annotations
 
-from abc import abstractmethod
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-import pandas as pd
+import torch
 from torch import Tensor, nn
 
-from polyfuse.config.schema import HeadConfig
+from polyfuse._registry import ComponentConfig
+from polyfuse.data.batch import Batch
+from polyfuse.data.targets import TargetProcessor
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from polyfuse.model import Fused
+
+StepOutputs = dict[str, Any]
+"""One batch's (or, concatenated, one split's) outputs: ``{name: (B, ...) tensor | list}``."""
 
 
-class LabelProcessor:
-    """Turns label cells into targets and outputs back into labels. sklearn contract."""
-
-    @abstractmethod
-    def fit(self, values: Sequence[Any]) -> LabelProcessor:
-        """Learn the label set / scaling from training labels."""
-
-    @abstractmethod
-    def encode(self, value: Any) -> Tensor:
-        """One label cell -> target tensor; raises BadValueError for an unusable label."""
-
-    @property
-    @abstractmethod
-    def num_outputs(self) -> int:
-        """K, the head's output width."""
-
-    @abstractmethod
-    def get_state(self) -> dict[str, Any]:
-        """JSON-safe fitted state (parameters included)."""
-
-    @abstractmethod
-    def set_state(self, state: dict[str, Any]) -> None:
-        """Restore :meth:`get_state`."""
+class TaskConfig(ComponentConfig):
+    """Base of task configs; each task adds its own typed options."""
 
 
-def build_head(input_dim: int, num_outputs: int, config: HeadConfig) -> nn.Module:
-    """An MLP head ``(B, D) -> (B, K)``: linear when ``hidden_dim == 0``."""
-    if config.hidden_dim == 0:
-        return nn.Linear(input_dim, num_outputs)
-    return nn.Sequential(
-        nn.Linear(input_dim, config.hidden_dim),
-        nn.GELU(),
-        nn.Dropout(config.dropout),
-        nn.Linear(config.hidden_dim, num_outputs),
-    )
+@dataclass(frozen=True)
+class ModelDims:
+    """The widths a task builds its heads from.
+
+    Attributes:
+        fused_dim: D of the fused vector, ``None`` when the model has no fusion.
+        input_dims: ``{input: D_m}``, each encoder's pooled and token width.
+    """
+
+    fused_dim: int | None
+    input_dims: dict[str, int]
 
 
 class Task(nn.Module):
-    """Head + loss + metrics for one task type."""
+    """Base class of every task. Subclasses implement the steps, metrics and frame."""
 
     name: ClassVar[str]
     primary_metric: ClassVar[str]
-    labels: LabelProcessor
+    reads_tokens: ClassVar[bool] = False
+    """True for tasks whose decoders attend over the encoders' tokens (frozen encoders then run on
+    every batch instead of being read from the embedding cache)."""
+    target: TargetProcessor | None
 
-    def __init__(self, input_dim: int, labels: LabelProcessor, config: HeadConfig) -> None:
+    def __init__(self, config: TaskConfig, dims: ModelDims, target: TargetProcessor | None) -> None:
         super().__init__()
-        self.labels = labels
-        self.head = build_head(input_dim, labels.num_outputs, config)
+        self.config = config
+        self.dims = dims
+        self.target = target
 
-    def forward(self, fused: Tensor) -> Tensor:
-        """(B, D) -> raw outputs (B, K)."""
-        out: Tensor = self.head(fused)
-        return out
+    # ------------------------------------------------------------------ before building
+    @classmethod
+    def target_columns(cls, config: TaskConfig, label: str | None) -> list[str]:
+        """Columns the task reads as targets (not model inputs). Default: the label column."""
+        if label is None:
+            raise ValueError(f"task {config.type!r} needs a label column (data.label)")
+        return [label]
 
-    @abstractmethod
-    def loss(self, outputs: Tensor, target: Tensor) -> Tensor:
-        """Scalar training loss."""
+    @classmethod
+    def needs_fusion(cls, config: TaskConfig) -> bool:
+        """Whether the model builds a fusion (tasks that fuse their own sides say False)."""
+        return True
 
-    @abstractmethod
-    def metrics(self, outputs: Tensor, target: Tensor) -> dict[str, Any]:
-        """Metrics of all outputs (N, K) of a split against targets."""
+    @classmethod
+    def create_target(cls, config: TaskConfig, columns: list[str], delimiter: str) -> TargetProcessor | None:
+        """The unfitted target processor reading ``columns`` (``None``: no targets)."""
+        raise NotImplementedError
 
-    @abstractmethod
-    def to_frame(self, outputs: Tensor, proba: bool) -> pd.DataFrame:
-        """Predictions (and probabilities when ``proba``) as a DataFrame, one row per output row."""
+    # ------------------------------------------------------------------ steps
+    def training_step(self, out: Fused, batch: Batch) -> dict[str, Tensor]:
+        """Named loss terms of one batch (scalars); the model sums them into ``loss``."""
+        raise NotImplementedError
 
-    def scores(self, outputs: Tensor) -> np.ndarray:
-        """Probabilities or values used by evaluation tools: (N, K)."""
-        return outputs.detach().float().cpu().numpy()
+    def predict_step(self, out: Fused, batch: Batch) -> StepOutputs:
+        """One batch's outputs: tensors of B rows (on any device) or lists of B values."""
+        raise NotImplementedError
+
+    def validation_step(self, out: Fused, batch: Batch) -> StepOutputs:
+        """:meth:`predict_step` plus the batch's targets (``"target"``)."""
+        return {**self.predict_step(out, batch), "target": batch.target}
+
+    # ------------------------------------------------------------------ after a split
+    def metrics(self, outputs: StepOutputs) -> dict[str, Any]:
+        """Metrics of a split's concatenated :meth:`validation_step` outputs."""
+        raise NotImplementedError
+
+    def to_frame(self, outputs: StepOutputs, proba: bool = False) -> pd.DataFrame:
+        """The prediction frame of concatenated :meth:`predict_step` outputs, one row per row."""
+        raise NotImplementedError
+
+    def scores(self, outputs: StepOutputs) -> np.ndarray:
+        """(N, K) probabilities or values for evaluation tools (tasks with a fixed width)."""
+        raise NotImplementedError(f"task {self.name!r} has no per-row scores")
+
+    def calibrate(self, outputs: StepOutputs) -> dict[str, Any] | None:
+        """Fit post-hoc calibration on validation outputs (e.g. a temperature); ``None``: none."""
+        return None
+
+
+def concat_outputs(steps: Sequence[StepOutputs]) -> StepOutputs:
+    """Concatenate step outputs: tensors along dim 0 (moved to CPU), lists extended, dicts by key."""
+    if not steps:
+        return {}
+    merged: StepOutputs = {}
+    for key in steps[0]:
+        values = [step[key] for step in steps]
+        merged[key] = _concat(values)
+    return merged
+
+
+def _concat(values: list[Any]) -> Any:
+    first = values[0]
+    if first is None:
+        return None
+    if isinstance(first, Tensor):
+        return torch.cat([v.detach().cpu() for v in values])
+    if isinstance(first, dict):
+        return {k: _concat([v[k] for v in values]) for k in first}
+    if isinstance(first, list | tuple):
+        return [item for v in values for item in v]
+    raise TypeError(f"cannot concatenate step outputs of type {type(first).__name__}")

@@ -10,15 +10,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from polyfuse.config.schema import HeadConfig
 from polyfuse.data.processors.base import BadValueError, is_missing
 from polyfuse.data.processors.tabular import category_key
-from polyfuse.evaluation.metrics import classification_metrics
+from polyfuse.data.targets import TargetProcessor
+from polyfuse.metrics import classification_metrics
+from polyfuse.tasks._head_task import HeadTask, HeadTaskConfig
 from polyfuse.tasks._registry import register_task
-from polyfuse.tasks.base import LabelProcessor, Task
+from polyfuse.tasks.base import ModelDims, StepOutputs
 
 
-class ClassLabels(LabelProcessor):
+class ClassLabels(TargetProcessor):
     """Maps label values to class indices (sorted, numeric-aware)."""
 
     def __init__(self, delimiter: str = "|") -> None:
@@ -56,22 +57,22 @@ class ClassLabels(LabelProcessor):
         self.index_ = {c: i for i, c in enumerate(self.classes_)}
 
 
-class ClassificationTask(Task):
+class ClassificationTask(HeadTask):
     """Single-label classification with cross-entropy; outputs are logits (B, K).
 
     The ``temperature`` buffer (a scalar, 1 until fitted) divides the logits in
     :meth:`probabilities`: temperature scaling (Guo et al. 2017, https://arxiv.org/abs/1706.04599),
-    fitted on validation data by :func:`polyfuse.evaluation.calibration.fit_temperature`. Being a
+    fitted on validation data by :meth:`calibrate`. Being a
     buffer, it is saved in the bundle's weights; the loss and the predicted class ignore it.
     """
 
     name: ClassVar[str] = "multiclass"
     primary_metric: ClassVar[str] = "accuracy_score"
-    labels: ClassLabels
+    target: ClassLabels
     temperature: Tensor
 
-    def __init__(self, input_dim: int, labels: LabelProcessor, config: HeadConfig) -> None:
-        super().__init__(input_dim, labels, config)
+    def __init__(self, config: HeadTaskConfig, dims: ModelDims, target: TargetProcessor | None) -> None:
+        super().__init__(config, dims, target)
         self.register_buffer("temperature", torch.ones(()))
 
     def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
@@ -79,9 +80,11 @@ class ClassificationTask(Task):
         state_dict.setdefault(prefix + "temperature", torch.ones(()))
         super()._load_from_state_dict(state_dict, prefix, *args)
 
-    @staticmethod
-    def make_labels(delimiter: str = "|") -> ClassLabels:
-        return ClassLabels(delimiter)
+    @classmethod
+    def create_target(cls, config: Any, columns: list[str], delimiter: str) -> ClassLabels:
+        labels = ClassLabels(delimiter)
+        labels.columns = columns
+        return labels
 
     def loss(self, outputs: Tensor, target: Tensor) -> Tensor:
         return F.cross_entropy(outputs.float(), target)
@@ -90,15 +93,22 @@ class ClassificationTask(Task):
         """(N, K) logits -> (N, K) class probabilities, ``softmax(logits / temperature)``."""
         return torch.softmax(outputs.float() / self.temperature.to(outputs.device), dim=-1)
 
-    def metrics(self, outputs: Tensor, target: Tensor) -> dict[str, Any]:
-        return classification_metrics(self.probabilities(outputs), target, self.labels.classes_)
+    def split_metrics(self, logits: Tensor, target: Tensor) -> dict[str, Any]:
+        return classification_metrics(self.probabilities(logits), target, self.target.classes_)
 
-    def scores(self, outputs: Tensor) -> Any:
-        return self.probabilities(outputs).cpu().numpy()
+    def scores(self, outputs: StepOutputs) -> Any:
+        return self.probabilities(outputs["logits"]).cpu().numpy()
 
-    def to_frame(self, outputs: Tensor, proba: bool) -> pd.DataFrame:
+    def calibrate(self, outputs: StepOutputs) -> dict[str, Any] | None:
+        """Temperature scaling fitted on the validation split's logits (see
+        :func:`polyfuse.tasks.calibration.fit_temperature`)."""
+        from polyfuse.tasks.calibration import fit_temperature
+
+        return fit_temperature(self, outputs["logits"], outputs["target"])
+
+    def frame_from_logits(self, outputs: Tensor, proba: bool) -> pd.DataFrame:
         probs = self.probabilities(outputs).cpu()
-        classes = self.labels.classes_
+        classes = self.target.classes_
         frame = pd.DataFrame({"prediction": [classes[i] for i in probs.argmax(1).tolist()]})
         if proba:
             for i, name in enumerate(classes):
@@ -106,10 +116,12 @@ class ClassificationTask(Task):
         return frame
 
 
-register_task("multiclass", "multi-class classification (softmax, cross-entropy)")(ClassificationTask)
+register_task("multiclass", HeadTaskConfig, "multi-class classification (softmax, cross-entropy)")(
+    ClassificationTask
+)
 
 
-@register_task("binary", "binary classification (two-class softmax, cross-entropy)")
+@register_task("binary", HeadTaskConfig, "binary classification (two-class softmax, cross-entropy)")
 class BinaryClassificationTask(ClassificationTask):
     """Two-class classification; ROC-AUC is computed on the second class."""
 

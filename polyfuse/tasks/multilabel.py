@@ -13,12 +13,14 @@ from torch import Tensor
 
 from polyfuse.data.processors.base import BadValueError, is_missing
 from polyfuse.data.processors.tabular import category_key
-from polyfuse.evaluation.metrics import multilabel_metrics
+from polyfuse.data.targets import TargetProcessor
+from polyfuse.metrics import multilabel_metrics
+from polyfuse.tasks._head_task import HeadTask, HeadTaskConfig
 from polyfuse.tasks._registry import register_task
-from polyfuse.tasks.base import LabelProcessor, Task
+from polyfuse.tasks.base import StepOutputs
 
 
-class MultiLabels(LabelProcessor):
+class MultiLabels(TargetProcessor):
     """Label cells are lists or delimited strings (``"a|b"``); an empty list is allowed."""
 
     def __init__(self, delimiter: str = "|") -> None:
@@ -58,32 +60,34 @@ class MultiLabels(LabelProcessor):
         self.index_ = {c: i for i, c in enumerate(self.classes_)}
 
 
-@register_task("multilabel", "multi-label classification (sigmoid per label, BCE)")
-class MultiLabelTask(Task):
+@register_task("multilabel", HeadTaskConfig, "multi-label classification (sigmoid per label, BCE)")
+class MultiLabelTask(HeadTask):
     """Outputs are logits (B, L); a label is predicted when its probability is at least 0.5."""
 
     name: ClassVar[str] = "multilabel"
     primary_metric: ClassVar[str] = "micro_f1_score"
-    labels: MultiLabels
+    target: MultiLabels
 
-    @staticmethod
-    def make_labels(delimiter: str = "|") -> MultiLabels:
-        return MultiLabels(delimiter)
+    @classmethod
+    def create_target(cls, config: Any, columns: list[str], delimiter: str) -> MultiLabels:
+        labels = MultiLabels(delimiter)
+        labels.columns = columns
+        return labels
 
     def loss(self, outputs: Tensor, target: Tensor) -> Tensor:
         return F.binary_cross_entropy_with_logits(outputs.float(), target)
 
-    def metrics(self, outputs: Tensor, target: Tensor) -> dict[str, Any]:
-        return multilabel_metrics(torch.sigmoid(outputs.float()), target, self.labels.classes_)
+    def split_metrics(self, logits: Tensor, target: Tensor) -> dict[str, Any]:
+        return multilabel_metrics(torch.sigmoid(logits.float()), target, self.target.classes_)
 
-    def scores(self, outputs: Tensor) -> Any:
-        return torch.sigmoid(outputs.float()).cpu().numpy()
+    def scores(self, outputs: StepOutputs) -> Any:
+        return torch.sigmoid(outputs["logits"].float()).cpu().numpy()
 
-    def to_frame(self, outputs: Tensor, proba: bool) -> pd.DataFrame:
+    def frame_from_logits(self, outputs: Tensor, proba: bool) -> pd.DataFrame:
         probs = torch.sigmoid(outputs.float()).cpu()
-        names = self.labels.classes_
+        names = self.target.classes_
         chosen = [
-            self.labels.delimiter.join(n for n, p in zip(names, row, strict=True) if p >= 0.5)
+            self.target.delimiter.join(n for n, p in zip(names, row, strict=True) if p >= 0.5)
             for row in probs.tolist()
         ]
         frame = pd.DataFrame({"prediction": chosen})

@@ -12,12 +12,14 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from polyfuse.data.processors.base import BadValueError, is_missing
-from polyfuse.evaluation.metrics import regression_metrics
+from polyfuse.data.targets import TargetProcessor
+from polyfuse.metrics import regression_metrics
+from polyfuse.tasks._head_task import HeadTask, HeadTaskConfig
 from polyfuse.tasks._registry import register_task
-from polyfuse.tasks.base import LabelProcessor, Task
+from polyfuse.tasks.base import StepOutputs
 
 
-class RegressionTarget(LabelProcessor):
+class RegressionTarget(TargetProcessor):
     """Standardises a numeric label with the training mean and standard deviation."""
 
     def __init__(self, delimiter: str = "|") -> None:
@@ -61,26 +63,28 @@ class RegressionTarget(LabelProcessor):
         self.std_ = float(state["std_"])
 
 
-@register_task("regression", "regression of one number (standardised target, MSE)")
-class RegressionTask(Task):
+@register_task("regression", HeadTaskConfig, "regression of one number (standardised target, MSE)")
+class RegressionTask(HeadTask):
     """Predicts one number; outputs are standardised values (B, 1)."""
 
     name: ClassVar[str] = "regression"
     primary_metric: ClassVar[str] = "root_mean_squared_error"
-    labels: RegressionTarget
+    target: RegressionTarget
 
-    @staticmethod
-    def make_labels(delimiter: str = "|") -> RegressionTarget:
-        return RegressionTarget(delimiter)
+    @classmethod
+    def create_target(cls, config: Any, columns: list[str], delimiter: str) -> RegressionTarget:
+        target = RegressionTarget(delimiter)
+        target.columns = columns
+        return target
 
     def loss(self, outputs: Tensor, target: Tensor) -> Tensor:
         return F.mse_loss(outputs.float(), target)
 
-    def metrics(self, outputs: Tensor, target: Tensor) -> dict[str, Any]:
-        return regression_metrics(self.labels.decode(outputs), self.labels.decode(target))
+    def split_metrics(self, logits: Tensor, target: Tensor) -> dict[str, Any]:
+        return regression_metrics(self.target.decode(logits), self.target.decode(target))
 
-    def scores(self, outputs: Tensor) -> Any:
-        return self.labels.decode(outputs).cpu().numpy()[:, None]
+    def scores(self, outputs: StepOutputs) -> Any:
+        return self.target.decode(outputs["logits"]).cpu().numpy()[:, None]
 
-    def to_frame(self, outputs: Tensor, proba: bool) -> pd.DataFrame:
-        return pd.DataFrame({"prediction": self.labels.decode(outputs).cpu().numpy()})
+    def frame_from_logits(self, outputs: Tensor, proba: bool) -> pd.DataFrame:
+        return pd.DataFrame({"prediction": self.target.decode(outputs).cpu().numpy()})

@@ -22,7 +22,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from polyfuse.config.schema import TrainingConfig
-from polyfuse.evaluation.metrics import higher_is_better
+from polyfuse.metrics import higher_is_better
 
 
 class TrainableModel(Protocol):
@@ -78,15 +78,26 @@ def warmup_cosine(total_steps: int, warmup_steps: int) -> Callable[[int], float]
 
 
 def param_groups(model: nn.Module, config: TrainingConfig) -> list[dict[str, Any]]:
-    """Optimiser groups of the trainable parameters: with ``encoder_lr`` set, parameters under
-    ``encoders.`` (the model's encoder dict) form a second group at that learning rate."""
-    trainable = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
-    if config.encoder_lr is None:
-        return [{"params": [p for _, p in trainable]}]
-    encoder = [p for name, p in trainable if name.startswith("encoders.")]
-    rest = [p for name, p in trainable if not name.startswith("encoders.")]
-    groups: list[dict[str, Any]] = [{"params": rest}, {"params": encoder, "lr": config.encoder_lr}]
-    return [group for group in groups if group["params"]]
+    """Optimiser groups of the trainable parameters.
+
+    Weight decay applies to matrices and kernels only (parameters of 2 or more dimensions); biases,
+    norms' scales and other 1-D parameters are not decayed (nanoGPT's rule). With ``encoder_lr``
+    set, parameters under ``encoders.`` (the model's encoder dict) train at that learning rate.
+    """
+    groups: dict[tuple[bool, bool], list[nn.Parameter]] = {}
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        encoder = config.encoder_lr is not None and name.startswith("encoders.")
+        groups.setdefault((encoder, p.dim() >= 2), []).append(p)
+    return [
+        {
+            "params": params,
+            "weight_decay": config.weight_decay if decayed else 0.0,
+            **({"lr": config.encoder_lr} if encoder else {}),
+        }
+        for (encoder, decayed), params in sorted(groups.items())
+    ]
 
 
 class Trainer:
@@ -247,7 +258,8 @@ class Trainer:
     ) -> dict[str, Any]:
         cfg = self.config
         model.train()
-        started, total_loss, seen = time.perf_counter(), 0.0, 0
+        started, seen = time.perf_counter(), 0
+        sums: dict[str, float] = {}
         bar = tqdm(
             loader,
             total=steps,
@@ -276,17 +288,19 @@ class Trainer:
             scheduler.step()
             self.state.step += 1
             n = len(batch)
-            total_loss += float(terms["loss"].detach()) * n
+            for key, value in terms.items():
+                sums[key] = sums.get(key, 0.0) + float(value.detach()) * n
             seen += n
             best = self.state.best_value
             bar.set_postfix(
-                loss=f"{total_loss / max(seen, 1):.4f}",
+                loss=f"{sums['loss'] / max(seen, 1):.4f}",
                 lr=f"{scheduler.get_last_lr()[0]:.2e}",
                 **({f"best_{self.monitor}": f"{best:.4f}"} if best is not None else {}),
             )
+        means = {f"train_{key}": total / max(seen, 1) for key, total in sums.items()}
         return {
             "epoch": epoch,
-            "train_loss": total_loss / max(seen, 1),
+            **means,
             "lr": scheduler.get_last_lr()[0],
             "epoch_seconds": time.perf_counter() - started,
             "rows_per_second": seen / max(time.perf_counter() - started, 1e-9),

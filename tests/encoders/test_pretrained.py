@@ -366,12 +366,14 @@ def test_encoder_lr_puts_trainable_encoder_parameters_in_their_own_group() -> No
     model.encoders = torch.nn.ModuleDict({"text": torch.nn.Linear(2, 2), "frozen": torch.nn.Linear(2, 2)})
     model.head = torch.nn.Linear(2, 1)
     model.encoders["frozen"].requires_grad_(False)
-    assert len(param_groups(model, TrainingConfig())[0]["params"]) == 4  # frozen ones left out
-    head, encoder = param_groups(model, TrainingConfig(encoder_lr=1e-5))
-    assert len(head["params"]) == 2 and "lr" not in head
-    assert encoder["lr"] == 1e-5 and [id(p) for p in encoder["params"]] == [
-        id(p) for p in model.encoders["text"].parameters()
-    ]
+    groups = param_groups(model, TrainingConfig(weight_decay=0.01))
+    assert sum(len(g["params"]) for g in groups) == 4  # frozen ones left out
+    decay = {g["weight_decay"]: [p.dim() for p in g["params"]] for g in groups}
+    assert decay == {0.0: [1, 1], 0.01: [2, 2]}  # biases are not decayed, matrices are
+    groups = param_groups(model, TrainingConfig(encoder_lr=1e-5))
+    encoder = [p for g in groups if g.get("lr") == 1e-5 for p in g["params"]]
+    rest = [p for g in groups if "lr" not in g for p in g["params"]]
+    assert len(rest) == 2 and {id(p) for p in encoder} == {id(p) for p in model.encoders["text"].parameters()}
 
 
 def test_cli_embed_with_an_encoder_uses_the_cache(tiny_bert: Path, tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ from polyfuse.evaluation import (
     fit_temperature_to_logits,
     reliability_diagram,
 )
+from polyfuse.inference import run_steps
 
 
 def _calibrated(n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -104,8 +105,9 @@ def test_fit_temperature_on_encoded_rows(trained: Any) -> None:
     predictor = Predictor.load(trained.bundle)
     fitted = predictor.fitted
     table = read_table(trained.data_dir / "table.csv")
-    encoded = encode_rows(table, fitted.inputs, (fitted.schema.label, fitted.labels))
-    record = fit_temperature(fitted, encoded)
+    encoded = encode_rows(table, fitted.inputs, fitted.target)
+    outputs = run_steps(fitted, encoded, 64, validate=True)
+    record = fit_temperature(fitted.model.task, outputs["logits"], outputs["target"])
     assert record is not None and record["rows"] == 60 and "skipped" not in record
     assert float(fitted.model.task.temperature) == pytest.approx(record["temperature"])
     assert record["nll_after"] <= record["nll_before"] + 1e-6

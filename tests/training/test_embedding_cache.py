@@ -135,17 +135,17 @@ def test_the_bundle_predicts_from_raw_text_what_training_saw(
     forward_calls: list[int],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import polyfuse.running
+    import polyfuse.training.pipeline
 
     seen: list[torch.Tensor] = []
-    run_outputs = polyfuse.running.run_outputs
+    run_steps = polyfuse.training.pipeline.run_steps
 
     def recording(*args: Any, **kwargs: Any) -> Any:
-        out = run_outputs(*args, **kwargs)
-        seen.append(out[0])
+        out = run_steps(*args, **kwargs)
+        seen.append(out["logits"])
         return out
 
-    monkeypatch.setattr(polyfuse.running, "run_outputs", recording)
+    monkeypatch.setattr(polyfuse.training.pipeline, "run_steps", recording)
     predictor = Predictor(config=make_config(tiny_bert, tables, tmp_path / "run")).fit()
     assert predictor.fitted.metrics["training"]["embedding_cache"]["text"]["cached"]
     in_training = seen[-1]  # the final validation pass, on cached embeddings
@@ -153,9 +153,8 @@ def test_the_bundle_predicts_from_raw_text_what_training_saw(
     processors = {spec.name: spec.processor for spec in loaded.fitted.inputs}
     assert isinstance(processors["text"], PretrainedTextProcessor)
     forward_calls.clear()
-    labels = (loaded.fitted.schema.label, loaded.fitted.labels)
-    encoded = encode_rows(read_table(tables[1]), loaded.fitted.inputs, labels)
-    raw, _, _ = run_outputs(loaded.fitted, encoded, 8)
+    encoded = encode_rows(read_table(tables[1]), loaded.fitted.inputs, loaded.fitted.target)
+    raw = run_steps(loaded.fitted, encoded, 8)["logits"]
     assert forward_calls  # the bundle ran the encoder on raw text
     assert torch.allclose(raw, in_training, atol=1e-5)
     metrics = loaded.evaluate(tables[1])

@@ -154,11 +154,12 @@ proportions (half relational) at its density (10 questions per image, 10,000 ima
 
 def resolve_fusion(name: str) -> str:
     """The registered fusion a benchmark name means (``transformer`` -> ``mult``)."""
-    from polyfuse import list_fusions
+    from polyfuse.config.schema import fusion_choices
 
     resolved = FUSION_ALIASES.get(name, name)
-    if resolved not in list_fusions():
-        raise ValueError(f"unknown fusion {name!r}; fusions: {', '.join([*FUSION_ALIASES, *list_fusions()])}")
+    if resolved not in fusion_choices():
+        known = ", ".join([*FUSION_ALIASES, *fusion_choices()])
+        raise ValueError(f"unknown fusion {name!r}; fusions: {known}")
     return resolved
 
 

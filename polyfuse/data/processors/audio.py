@@ -23,10 +23,10 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 import torch
-from scipy.signal import resample_poly
 from torch import Tensor
 
 from polyfuse.data.processors._mel import log_mel_spectrogram, num_frames
+from polyfuse.data.processors._registry import register_processor
 from polyfuse.data.processors.base import BadValueError, Features, Processor, is_missing
 
 logger = logging.getLogger(__name__)
@@ -35,6 +35,7 @@ MAX_FIT_CLIPS = 256
 """How many training clips :meth:`AudioProcessor.fit` decodes at most."""
 
 
+@register_processor("audio", "decode, resample and log-mel audio")
 class AudioProcessor(Processor):
     """Audio file or bytes -> normalised log-mel spectrogram ``(n_mels, F)``.
 
@@ -246,6 +247,8 @@ def load_audio(value: Any, sample_rate: int, max_seconds: float) -> np.ndarray:
     mono = frames.mean(axis=1)  # (N,)
     if source_rate != sample_rate:
         common = math.gcd(source_rate, sample_rate)
+        from scipy.signal import resample_poly  # imported on first use: scipy.signal takes ~1 s
+
         mono = resample_poly(mono, sample_rate // common, source_rate // common)
     return np.ascontiguousarray(mono, dtype=np.float32)
 

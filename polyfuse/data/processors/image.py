@@ -22,6 +22,7 @@ import torch
 from PIL import Image, ImageOps
 from torch import Tensor
 
+from polyfuse.data.processors._registry import register_processor
 from polyfuse.data.processors.base import BadValueError, Features, Processor, is_missing
 
 logger = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ _MODES = ("auto", "RGB", "L")
 _RESIZES = ("squash", "crop")
 
 
+@register_processor("image", "decode, orient, resize and normalise images")
 class ImageProcessor(Processor):
     """Image file or bytes -> normalised pixels ``(C, H, W)``.
 

@@ -18,10 +18,12 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from polyfuse.data.processors._registry import register_processor
 from polyfuse.data.processors.audio import load_audio
 from polyfuse.data.processors.base import Features, Processor, is_missing
 
 
+@register_processor("pretrained/waveform", "raw waveforms at a pretrained model's sample rate")
 class WaveformProcessor(Processor):
     """Audio file or bytes -> mono waveform ``(N,)`` at the pretrained model's sample rate.
 

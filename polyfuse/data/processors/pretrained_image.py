@@ -15,9 +15,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from polyfuse.data.processors._registry import register_processor
 from polyfuse.data.processors.image import ImageProcessor
 
 
+@register_processor("pretrained/image", "images resized and normalised as a pretrained model expects")
 class PretrainedImageProcessor(ImageProcessor):
     """Image file or bytes -> ``(3, H, W)`` pixels normalised with the weights' mean and std.
 
@@ -26,8 +28,8 @@ class PretrainedImageProcessor(ImageProcessor):
         mean: Per-channel mean (RGB, on a 0-1 scale) the weights were trained with.
         std: Per-channel standard deviation (RGB, 0-1 scale).
         resize: ``"squash"`` or ``"crop"`` (shorter side to size, then centre crop).
-        **augment_options: ``augment``, ``hflip``, ``max_shift``, ``brightness``, ``contrast``
-            as in :class:`~polyfuse.data.processors.image.ImageProcessor`.
+        augment, hflip, max_shift, brightness, contrast: training augmentation, as in
+            :class:`~polyfuse.data.processors.image.ImageProcessor`.
     """
 
     def __init__(
@@ -36,9 +38,13 @@ class PretrainedImageProcessor(ImageProcessor):
         mean: Sequence[float],
         std: Sequence[float],
         resize: str = "crop",
-        **augment_options: Any,
+        augment: bool = False,
+        hflip: bool = False,
+        max_shift: float = 0.1,
+        brightness: float = 0.2,
+        contrast: float = 0.2,
     ) -> None:
-        super().__init__(size=size, mode="RGB", resize=resize, **augment_options)
+        super().__init__(size, "RGB", resize, augment, hflip, max_shift, brightness, contrast)
         if len(mean) != 3 or len(std) != 3 or min(std) <= 0:
             raise ValueError(f"mean and std need 3 values each (std > 0), got {mean!r}, {std!r}")
         self.mean = [float(m) for m in mean]

@@ -14,15 +14,19 @@ Shapes: ``transform`` -> ``{"ids": (T,) long}`` with ``1 <= T <= max_length``;
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
-from tokenizers import Tokenizer
 from torch import Tensor
 
+from polyfuse.data.processors._registry import register_processor
 from polyfuse.data.processors.base import Features, Processor, is_missing
 
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
 
+
+@register_processor("pretrained/text", "a pretrained checkpoint's Hugging Face tokenizer")
 class PretrainedTextProcessor(Processor):
     """Free text -> token ids of a pretrained checkpoint's own tokenizer (special tokens included).
 
@@ -62,6 +66,8 @@ class PretrainedTextProcessor(Processor):
         backend = getattr(hf, "backend_tokenizer", None)
         if backend is None:
             raise ValueError(f"{self.tokenizer!r} has no fast (tokenizers) tokenizer; polyfuse needs one")
+        from tokenizers import Tokenizer
+
         self._set(Tokenizer.from_str(backend.to_str()), hf.pad_token_id)
         return self
 
@@ -97,6 +103,8 @@ class PretrainedTextProcessor(Processor):
 
     def set_state(self, state: dict[str, Any], tensors: dict[str, Tensor]) -> None:
         """Restore the tokenizer from its JSON (no checkpoint needed)."""
+        from tokenizers import Tokenizer
+
         self._set(Tokenizer.from_str(state["tokenizer"]), state["pad_id"])
 
     def _set(self, tokenizer: Tokenizer, pad_id: int | None) -> None:
@@ -110,6 +118,7 @@ class PretrainedTextProcessor(Processor):
         return self.tokenizer_, self.pad_id_
 
 
+@register_processor("pretrained/use_text", "the multilingual USE package's SentencePiece tokenizer")
 class USETextProcessor(Processor):
     """Free text -> SentencePiece ids of the multilingual Universal Sentence Encoder (v3).
 

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from polyfuse.data.processors._registry import register_processor
 from polyfuse.data.processors.base import BadValueError, Features, Processor, is_missing
 
 
@@ -27,6 +28,7 @@ def category_key(value: Any) -> str:
     return str(value).strip()
 
 
+@register_processor("tabular", "impute and standardise numbers, index categories")
 class TabularProcessor(Processor):
     """Numeric + categorical columns -> ``{"numeric": (2N,), "categorical": (K,)}``.
 

@@ -12,13 +12,17 @@ Shapes: ``transform`` -> ``{"ids": (T,) long}`` with ``1 <= T <= max_length``;
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
-from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 from torch import Tensor
 
+from polyfuse.data.processors._registry import register_processor
 from polyfuse.data.processors.base import Features, Processor, is_missing
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
+
 
 PAD_TOKEN = "[PAD]"
 UNK_TOKEN = "[UNK]"
@@ -26,6 +30,7 @@ PAD_ID = 0
 UNK_ID = 1
 
 
+@register_processor("text", "WordPiece tokenizer trained on the column (from-scratch text encoders)")
 class TextProcessor(Processor):
     """Free text -> WordPiece token ids.
 
@@ -70,6 +75,8 @@ class TextProcessor(Processor):
     def fit(self, values: Sequence[Any]) -> TextProcessor:
         """Train the tokenizer on the present values (absent ones are skipped)."""
         tokenizer = self._new_tokenizer()
+        from tokenizers import trainers
+
         trainer = trainers.WordPieceTrainer(
             vocab_size=self.vocab_size,
             min_frequency=self.min_frequency,
@@ -126,6 +133,8 @@ class TextProcessor(Processor):
 
     def set_state(self, state: dict[str, Any], tensors: dict[str, Tensor]) -> None:
         """Restore the tokenizer from its JSON string."""
+        from tokenizers import Tokenizer
+
         self.tokenizer_ = Tokenizer.from_str(state["tokenizer"])
 
     def tokenize(self, value: Any) -> list[str]:
@@ -133,6 +142,8 @@ class TextProcessor(Processor):
         return list(self._fitted().encode(str(value), add_special_tokens=False).tokens)
 
     def _new_tokenizer(self) -> Tokenizer:
+        from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers
+
         tokenizer = Tokenizer(models.WordPiece(unk_token=UNK_TOKEN))
         tokenizer.normalizer = normalizers.BertNormalizer(
             clean_text=True, handle_chinese_chars=True, lowercase=self.lowercase

@@ -3,6 +3,9 @@
 Built from the audio processor's spec ``{"n_mels", "max_frames"}``.
 """
 
+from polyfuse._discovery import import_submodules
 from polyfuse.encoders.audio.cnn import CNNAudioConfig, CNNAudioEncoder
 
 __all__ = ["CNNAudioConfig", "CNNAudioEncoder"]
+
+import_submodules(__name__)

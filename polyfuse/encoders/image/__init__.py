@@ -3,15 +3,15 @@
 Built from the image processor's spec ``{"channels", "height", "width"}``.
 """
 
-from polyfuse.encoders.image.cells import CellsImageConfig, CellsImageEncoder
+from polyfuse._discovery import import_submodules
 from polyfuse.encoders.image.cnn import CNNImageConfig, CNNImageEncoder
 from polyfuse.encoders.image.resnet import ResNetImageConfig, ResNetImageEncoder
 
 __all__ = [
     "CNNImageConfig",
     "CNNImageEncoder",
-    "CellsImageConfig",
-    "CellsImageEncoder",
     "ResNetImageConfig",
     "ResNetImageEncoder",
 ]
+
+import_submodules(__name__)

@@ -8,6 +8,7 @@ validation work without them. Each encoder derives its processor from its weight
 (:meth:`PretrainedEncoder.preprocessing`); see docs/pretrained.md.
 """
 
+from polyfuse._discovery import import_submodules
 from polyfuse.encoders.pretrained._clip import HFClipConfig
 from polyfuse.encoders.pretrained._common import (
     PACKAGED_CHECKPOINTS,
@@ -52,3 +53,5 @@ __all__ = [
     "resolve_checkpoint",
     "set_trainable",
 ]
+
+import_submodules(__name__)

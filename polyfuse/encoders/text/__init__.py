@@ -3,6 +3,7 @@
 Built from the text processor's spec ``{"vocab_size", "pad_id", "max_length"}``.
 """
 
+from polyfuse._discovery import import_submodules
 from polyfuse.encoders.text.bag import BagTextConfig, BagTextEncoder
 from polyfuse.encoders.text.cnn import CNNTextConfig, CNNTextEncoder
 from polyfuse.encoders.text.rnn import BiGRUTextConfig, BiGRUTextEncoder, LSTMTextConfig, LSTMTextEncoder
@@ -20,3 +21,5 @@ __all__ = [
     "TransformerTextConfig",
     "TransformerTextEncoder",
 ]
+
+import_submodules(__name__)

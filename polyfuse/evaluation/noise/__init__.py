@@ -1,9 +1,6 @@
 """Noise injectors per modality, for robustness curves. Importing this package registers them."""
 
-from polyfuse.evaluation.noise import audio as _audio  # noqa: F401  (registers)
-from polyfuse.evaluation.noise import image as _image  # noqa: F401
-from polyfuse.evaluation.noise import tabular as _tabular  # noqa: F401
-from polyfuse.evaluation.noise import text as _text  # noqa: F401
+from polyfuse._discovery import import_submodules
 from polyfuse.evaluation.noise._registry import (
     INJECTORS,
     Injector,
@@ -23,3 +20,5 @@ __all__ = [
     "list_injectors",
     "register_injector",
 ]
+
+import_submodules(__name__)

@@ -17,7 +17,7 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from polyfuse import __version__
+from polyfuse._version import __version__
 
 
 @dataclass

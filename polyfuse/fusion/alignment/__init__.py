@@ -3,8 +3,7 @@
 Importing this package registers them.
 """
 
-from polyfuse.fusion.alignment import adversarial as _adversarial  # noqa: F401  (registers)
-from polyfuse.fusion.alignment import contrastive as _contrastive  # noqa: F401
+from polyfuse._discovery import import_submodules
 from polyfuse.fusion.alignment._registry import (
     ALIGNMENTS,
     create_alignment,
@@ -23,3 +22,5 @@ __all__ = [
     "parse_alignment_config",
     "register_alignment",
 ]
+
+import_submodules(__name__)

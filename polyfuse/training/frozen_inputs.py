@@ -65,16 +65,15 @@ def precompute_frozen_inputs(
     pretrained = [s for s in inputs if s.name in encoders]
     if not pretrained:
         return result
-    if model.fusion.input_kind == "tokens" and training.embedding_cache == "auto":
+    if model.reads_tokens and training.embedding_cache == "auto":
         log.info(
-            "embedding cache not used: the %s fusion reads token sequences, so frozen encoders run on"
-            " every batch",
-            type(model.fusion).__name__,
+            "embedding cache not used: the %s reads token sequences, so frozen encoders run on every batch",
+            _token_reader(model),
         )
     cache: EmbeddingCache | None = None
     for spec in pretrained:
         encoder = encoders[spec.name]
-        reason = _reason_not_cached(training, spec, encoder, model.fusion.input_kind)
+        reason = _reason_not_cached(training, spec, encoder, _token_reader(model))
         if reason is not None:
             result.report[spec.name] = {"cached": False, "reason": reason}
             continue
@@ -95,14 +94,21 @@ def precompute_frozen_inputs(
     return result
 
 
+def _token_reader(model: MultimodalModel) -> str | None:
+    """What reads the encoders' token sequences: ``"fusion"``, ``"task"`` or ``None``."""
+    if model.fusion is not None and model.fusion.input_kind == "tokens":
+        return "fusion"
+    return "task" if model.task.reads_tokens else None
+
+
 def _reason_not_cached(
-    training: TrainingConfig, spec: InputSpec, encoder: Encoder, input_kind: str
+    training: TrainingConfig, spec: InputSpec, encoder: Encoder, token_reader: str | None
 ) -> str | None:
     """Why ``spec``'s encoder must run during training, or ``None`` when its outputs can be cached."""
     if training.embedding_cache == "off":
         return "training.embedding_cache is off"
-    if input_kind == "tokens":
-        return "the fusion reads token sequences"
+    if token_reader is not None:
+        return f"the {token_reader} reads token sequences"
     if not is_cacheable(encoder):
         return "the encoder has trainable parameters"
     if spec.processor.get_params().get("augment"):

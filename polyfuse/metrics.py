@@ -1,4 +1,5 @@
-"""Metrics per task, computed with torchmetrics. Names end in ``_score`` (higher is better) or
+"""Metrics per task, computed with torchmetrics (imported when a metric is computed, not when this
+module is: it pulls in transformers and matplotlib). Names end in ``_score`` (higher is better) or
 ``_loss`` / ``_error`` (lower is better), so selection and reports need no lookup table."""
 
 from __future__ import annotations
@@ -9,8 +10,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-import torchmetrics.functional.classification as C
-import torchmetrics.functional.regression as R
 from torch import Tensor
 
 
@@ -30,6 +29,8 @@ def _finite(value: Tensor) -> float | None:
 
 def classification_metrics(probs: Tensor, target: Tensor, classes: Sequence[str]) -> dict[str, Any]:
     """Scores of class probabilities ``probs (N, K)`` against integer ``target (N,)``."""
+    import torchmetrics.functional.classification as C
+
     k = len(classes)
     preds = probs.argmax(dim=1)
     eps = 1e-12
@@ -67,6 +68,8 @@ def classification_metrics(probs: Tensor, target: Tensor, classes: Sequence[str]
 
 def regression_metrics(pred: Tensor, target: Tensor) -> dict[str, Any]:
     """MAE, RMSE and R² of ``pred (N,)`` against ``target (N,)``."""
+    import torchmetrics.functional.regression as R
+
     return {
         "mean_absolute_error": float(R.mean_absolute_error(pred, target)),
         "root_mean_squared_error": float(R.mean_squared_error(pred, target, squared=False)),
@@ -76,6 +79,8 @@ def regression_metrics(pred: Tensor, target: Tensor) -> dict[str, Any]:
 
 def multilabel_metrics(probs: Tensor, target: Tensor, classes: Sequence[str]) -> dict[str, Any]:
     """Micro/macro F1 at 0.5 and mean average precision of ``probs (N, L)`` vs 0/1 ``target``."""
+    import torchmetrics.functional.classification as C
+
     labels = target.long()
     n = len(classes)
     with warnings.catch_warnings():

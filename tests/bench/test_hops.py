@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
+from polyfuse.bench.cognition.hops import HopsFusion, grid_centres
 from polyfuse.fusion import create_fusion
-from polyfuse.fusion.hops import HopsFusion, grid_centres
 
 DIMS = {"image": 4, "text": 3}
 """image: 9 region tokens on a 3 x 3 grid; text: the question, one pooled token."""
@@ -154,17 +154,18 @@ def test_mark_subject_lets_a_head_skip_the_named_object() -> None:
     embeddings["image"][0, :, 0] = torch.tensor([0.0, 0.0, 30.0, 0.0, 0.0])
     embeddings["image"][..., -2] = torch.tensor([-1.0, -0.5, 0.1, 0.6, 1.0])
     embeddings["image"][..., -1] = 0.0
-    hops = fusion.attend(embeddings, present)
+    positions = {"image": embeddings["image"][..., -2:]}
+    hops = fusion.attend(embeddings, present, positions)
     assert hops.first[0].argmax() == 2 and hops.first[0, 2] > 0.99
     assert hops.second[0, :, 0].argmax() == 3
     silence(fusion.key2)  # without the feature the named object itself is the closest
-    assert fusion.attend(embeddings, present).second[0, :, 0].argmax() == 2
+    assert fusion.attend(embeddings, present, positions).second[0, :, 0].argmax() == 2
 
 
 @pytest.mark.parametrize(("sign", "expected"), [(-1.0, 2), (1.0, 0)])
 def test_token_positions_place_objects_off_any_grid(sign: float, expected: int) -> None:
-    """``positions: tokens`` reads each object's (x, y) from its last two features: five objects on
-    a line (not a square grid) at x = -1, -0.5, 0.1, 0.6, 1; with content-blind logits hop 1's
+    """``positions: tokens`` reads each object's (x, y) from the positions its encoder declares:
+    five objects on a line (not a square grid) at x = -1, -0.5, 0.1, 0.6, 1; with content-blind logits hop 1's
     object sits at their mean (x = 0.04), so the closest is object 2 and the furthest object 0."""
     fusion = build(distance=10.0, positions="tokens")
     assert fusion.reach is not None
@@ -173,9 +174,15 @@ def test_token_positions_place_objects_off_any_grid(sign: float, expected: int) 
     embeddings, present = inputs(batch=2, tokens=5)
     embeddings["image"][..., -2] = torch.tensor([-1.0, -0.5, 0.1, 0.6, 1.0])
     embeddings["image"][..., -1] = 0.0
-    hops = fusion.attend(embeddings, present)
+    hops = fusion.attend(embeddings, present, {"image": embeddings["image"][..., -2:]})
     assert torch.allclose(hops.subject[:, -2:], torch.tensor([[0.04, 0.0]] * 2), atol=1e-6)
     assert (hops.second[..., 0].argmax(1) == expected).all()
+
+
+def test_token_positions_must_be_declared() -> None:
+    fusion = build(distance=10.0, positions="tokens")
+    with pytest.raises(ValueError, match="declare its tokens' positions"):
+        fusion.attend(*inputs(batch=1, tokens=5))
 
 
 def test_token_positions_need_regions() -> None:

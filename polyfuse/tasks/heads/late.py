@@ -1,22 +1,25 @@
-"""Late fusion: one prediction head per input, the predictions combined."""
+"""Late fusion as a model shape: one prediction head per input, the predictions combined."""
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 import torch
 from pydantic import Field
 from torch import Tensor, nn
 
-from polyfuse.fusion._layers import masked_softmax, mlp, stack_present, zero_absent
-from polyfuse.fusion._registry import register_fusion
-from polyfuse.fusion.base import Fusion, FusionConfig
+from polyfuse.layers import masked_softmax, mlp, stack_present, zero_absent
+from polyfuse.tasks.heads.base import Head, HeadConfig, register_head
+
+if TYPE_CHECKING:
+    from polyfuse.model import Fused
+    from polyfuse.tasks.base import ModelDims
 
 Combine = Literal["average", "weighted", "stacking"]
 
 
-class LateFusionConfig(FusionConfig):
-    """Options of :class:`LateFusion`."""
+class LateHeadConfig(HeadConfig):
+    """Options of :class:`LateHead`."""
 
     combine: Combine = Field(
         "average",
@@ -25,16 +28,6 @@ class LateFusionConfig(FusionConfig):
     )
     hidden_dim: int = Field(64, ge=0, description="hidden width of each input's head; 0 = linear head")
     dropout: float = Field(0.1, ge=0.0, lt=1.0, description="dropout inside each head")
-    num_outputs: int | None = Field(
-        None, ge=1, description="prediction width K; filled by the builder with the task's output width"
-    )
-
-
-def require_outputs(num_outputs: int | None, name: str) -> int:
-    """``num_outputs``, or a clear error when the builder did not fill it."""
-    if num_outputs is None:
-        raise ValueError(f"{name} fusion needs num_outputs (build_model fills it with the task's width)")
-    return num_outputs
 
 
 class PredictionCombiner(nn.Module):
@@ -43,7 +36,7 @@ class PredictionCombiner(nn.Module):
     Args:
         num_sources: S, the number of predictions per row.
         num_outputs: K, the width of each prediction.
-        mode: ``average``, ``weighted`` or ``stacking`` (see :class:`LateFusionConfig`).
+        mode: ``average``, ``weighted`` or ``stacking`` (see :class:`LateHeadConfig`).
     """
 
     def __init__(self, num_sources: int, num_outputs: int, mode: Combine) -> None:
@@ -69,32 +62,30 @@ class PredictionCombiner(nn.Module):
         return torch.where(present.any(dim=1, keepdim=True), combined, self.missing[0])
 
 
-@register_fusion("late", LateFusionConfig)
-class LateFusion(Fusion):
+@register_head("late", LateHeadConfig, "late fusion: a head per input, predictions combined")
+class LateHead(Head):
     """A head per input predicts the task on its own; the predictions are combined.
 
-    Each input's head maps its embedding to K outputs (logits for classification); the combiner
-    averages them over the inputs present in the row, weights them with learned weights renormalised
-    over those inputs, or stacks them with a linear layer (absent inputs: learned stand-in
-    predictions). The output is the prediction itself, so the builder replaces the task head with an
-    identity. Survey of fusion levels: Baltrusaitis et al. 2019, https://arxiv.org/abs/1705.09406
+    Each input's head maps its pooled embedding to K outputs (logits for classification); the
+    combiner averages them over the inputs present in the row, weights them with learned weights
+    renormalised over those inputs, or stacks them with a linear layer (absent inputs: learned
+    stand-in predictions). The model builds no fusion for it. Survey of fusion levels:
+    Baltrusaitis et al. 2019, https://arxiv.org/abs/1705.09406
 
-    Shapes: embeddings ``{m: (B, D_m)}``, present ``{m: (B,)}`` -> ``(B, K)``.
-    Legend: B batch, D width, K outputs, M modalities.
+    Shapes: pooled ``{m: (B, D_m)}``, present ``{m: (B,)}`` -> ``(B, K)``.
     """
 
-    produces_predictions: ClassVar[bool] = True
+    reads_fused: ClassVar[bool] = False
 
-    def __init__(self, modality_dims: dict[str, int], config: LateFusionConfig) -> None:
-        super().__init__(modality_dims, config)
-        outputs = require_outputs(config.num_outputs, "late")
+    def __init__(self, dims: ModelDims, num_outputs: int, config: LateHeadConfig) -> None:
+        super().__init__(dims, num_outputs, config)
+        self.names = sorted(dims.input_dims)
         self.heads = nn.ModuleDict(
-            {n: mlp(d, config.hidden_dim, outputs, config.dropout) for n, d in self.modality_dims.items()}
+            {n: mlp(dims.input_dims[n], config.hidden_dim, num_outputs, config.dropout) for n in self.names}
         )
-        self.combiner = PredictionCombiner(len(self.names), outputs, config.combine)
-        self.output_dim = outputs
+        self.combiner = PredictionCombiner(len(self.names), num_outputs, config.combine)
 
-    def forward(self, embeddings: dict[str, Tensor], present: dict[str, Tensor]) -> Tensor:
-        predictions = [self.heads[n](zero_absent(embeddings[n], present[n])) for n in self.names]
+    def forward(self, out: Fused) -> Tensor:
+        predictions = [self.heads[n](zero_absent(out.pooled[n], out.present[n])) for n in self.names]
         stacked = torch.stack(predictions, dim=1)  # (B, M, K)
-        return self.combiner(stacked, stack_present(present, self.names))  # type: ignore[no-any-return]
+        return self.combiner(stacked, stack_present(out.present, self.names))  # type: ignore[no-any-return]

@@ -118,4 +118,5 @@ class CellsImageEncoder(Encoder):
         tokens = torch.cat([colour, shape, present, where], 1).flatten(2).transpose(1, 2)  # (B, T, D)
         mask = present.flatten(1) > 0  # (B, T)
         mask = mask | ~(self.mask_empty & mask.any(1, keepdim=True))  # all, or the objects if any
-        return EncoderOutput(self.pool(tokens.flatten(1)), tokens, mask)
+        positions = where.flatten(2).transpose(1, 2)  # (B, T, 2): each cell's centroid (x, y)
+        return EncoderOutput(self.pool(tokens.flatten(1)), tokens, mask, positions)

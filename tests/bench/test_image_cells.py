@@ -10,9 +10,9 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
+from polyfuse.bench.cognition.cells import CellsImageEncoder
 from polyfuse.encoders import create_encoder, parse_encoder_config
 from polyfuse.encoders._layers import coordinate_map
-from polyfuse.encoders.image.cells import CellsImageEncoder
 
 SIDE, GRID, WIDTH = 32, 4, 16
 COLOUR = (WIDTH - 3) // 2

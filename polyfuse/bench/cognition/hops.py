@@ -10,9 +10,10 @@ from pydantic import Field, model_validator
 from torch import Tensor, nn
 
 from polyfuse.encoders._layers import coordinate_map
-from polyfuse.fusion._layers import TokenProjection, masked_mean, masked_softmax, zero_absent
+from polyfuse.fusion._layers import TokenProjection
 from polyfuse.fusion._registry import register_fusion
 from polyfuse.fusion.base import Fusion, FusionConfig
+from polyfuse.layers import masked_mean, masked_softmax, zero_absent
 
 
 class HopsFusionConfig(FusionConfig):
@@ -39,7 +40,7 @@ class HopsFusionConfig(FusionConfig):
     positions: Literal["grid", "tokens"] = Field(
         "grid",
         description="where the objects are: grid (the centres of a square row-major grid of tokens) or"
-        " tokens (each region token's last two features are its x and y, -1 to 1, as image/cells gives)",
+        " tokens (the positions the regions encoder declares for its tokens, as image/cells does)",
     )
     mark_subject: bool = Field(
         True,
@@ -61,8 +62,9 @@ class HopsFusion(Fusion):
 
     The objects ``o_j`` are the ``regions`` input's tokens as the encoder gives them, each with
     its position ``p_j`` appended: its cell centre when the tokens are a square row-major grid
-    (zeros otherwise), or with ``positions: tokens`` the token's own last two features (an
-    encoder that places objects more finely than a grid, as ``image/cells``);
+    (zeros otherwise), or with ``positions: tokens`` the positions the ``regions`` encoder declares
+    for its tokens (``EncoderOutput.positions``: an encoder that places objects more finely than a
+    grid, as ``image/cells``);
     ``q`` is the other inputs (the question, audio), each mean-pooled over its tokens and joined
     (zeros for an absent one). Every query, key and value is one linear map of these. Hop 1:
     ``s = sum_j softmax_j(q' k_j) [o_j; p_j]``, the object the question names ("the red object")
@@ -85,6 +87,7 @@ class HopsFusion(Fusion):
     """
 
     input_kind = "tokens"
+    reads_positions = True
 
     def __init__(self, modality_dims: dict[str, int], config: HopsFusionConfig) -> None:
         super().__init__(modality_dims, config)
@@ -119,8 +122,16 @@ class HopsFusion(Fusion):
             return self.learned_question.expand(batch, -1)
         return torch.cat([masked_mean(embeddings[n], present[n]) for n in self.context], 1)
 
-    def attend(self, embeddings: dict[str, Tensor], present: dict[str, Tensor]) -> HopWeights:
-        """Both hops' attention for a batch (also what to look at to see where a model looks)."""
+    def attend(
+        self,
+        embeddings: dict[str, Tensor],
+        present: dict[str, Tensor],
+        positions: dict[str, Tensor] | None = None,
+    ) -> HopWeights:
+        """Both hops' attention for a batch (also what to look at to see where a model looks).
+
+        ``positions``: ``{input: (B, T, 2)}`` the tokens' (x, y) that encoders declare (needed with
+        ``positions: tokens``, read for the ``regions`` input)."""
         config = self.config
         assert isinstance(config, HopsFusionConfig)
         if self.objects is None:
@@ -132,7 +143,13 @@ class HopsFusion(Fusion):
         batch, count, _ = objects.shape
         dim, heads = config.hidden_dim, config.heads
         if config.positions == "tokens":
-            where = objects[..., -2:]  # (B, T, 2)
+            assert self.regions is not None  # the config validator requires regions
+            if positions is None or self.regions not in positions:
+                raise ValueError(
+                    f"hops positions 'tokens' needs the {self.regions!r} encoder to declare its tokens'"
+                    " positions (EncoderOutput.positions), as image/cells does"
+                )
+            where = positions[self.regions].to(objects.dtype)  # (B, T, 2)
         else:  # zeros unless a square grid
             where = grid_centres(count, objects).expand(batch, -1, -1)  # (B, T, 2)
         q = self._question(embeddings, present, batch)  # (B, Q)
@@ -154,8 +171,13 @@ class HopsFusion(Fusion):
         second = masked_softmax(logits, mask.unsqueeze(2), dim=1)  # (B, T, H)
         return HopWeights(objects, q, first, subject, second, gates)
 
-    def forward(self, embeddings: dict[str, Tensor], present: dict[str, Tensor]) -> Tensor:
-        hops = self.attend(embeddings, present)
+    def forward(
+        self,
+        embeddings: dict[str, Tensor],
+        present: dict[str, Tensor],
+        positions: dict[str, Tensor] | None = None,
+    ) -> Tensor:
+        hops = self.attend(embeddings, present, positions)
         reads = torch.einsum("bth,btd->bhd", hops.second, self.value(hops.objects)).flatten(1)  # (B, H * D)
         counts = hops.gates.sum(1)  # (B, H)
         levels = torch.arange(self.levels, device=counts.device, dtype=counts.dtype)

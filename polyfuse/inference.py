@@ -1,0 +1,131 @@
+"""Inference: encoded rows -> batches -> the task's outputs, prediction frames and embeddings.
+
+One module that the predictor, the evaluation suite, ``polyfuse embed``, calibration and the server
+share, so every consumer runs the model the same way: eval mode, ``torch.inference_mode``, batches
+of ``inference.batch_size`` rows, outputs concatenated with the table row each came from.
+
+Legend: N rows, D width.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader
+
+from polyfuse._progress import progress_bar
+from polyfuse.data.batch import Batch
+from polyfuse.data.dataset import EncodedRows, RowError, RowsDataset, make_collate
+from polyfuse.tasks import StepOutputs, concat_outputs
+
+if TYPE_CHECKING:
+    from polyfuse.bundle import Fitted
+
+ROW = "row"
+"""Key of the table row numbers in step outputs (``(N,)`` long) and column of prediction frames."""
+
+
+def batches(fitted: Fitted, encoded: EncodedRows, batch_size: int) -> Iterator[Batch]:
+    """Model-ready batches of already-encoded rows, on the model's device."""
+    device = next(fitted.model.parameters()).device
+    loader = DataLoader(
+        RowsDataset(encoded, fitted.inputs),
+        batch_size=batch_size,
+        collate_fn=make_collate(fitted.inputs, fitted.target),
+    )
+    for batch in loader:
+        yield batch.to(device)
+
+
+def run_steps(
+    fitted: Fitted,
+    source: EncodedRows | list[Batch],
+    batch_size: int,
+    *,
+    validate: bool = False,
+    transform: Callable[[Batch], Batch] | None = None,
+    progress: bool = False,
+) -> StepOutputs:
+    """The task's outputs of every row, concatenated, with ``"row"`` (the table row numbers).
+
+    Args:
+        fitted: the trained state.
+        source: encoded rows, or batches already built from them (reused by evaluation).
+        batch_size: rows per batch when ``source`` is encoded rows.
+        validate: run ``validation_step`` (outputs + targets) instead of ``predict_step``.
+        transform: applied to each batch first (noise, removed inputs).
+        progress: show a progress bar.
+    """
+    model = fitted.model
+    model.eval()
+    if isinstance(source, EncodedRows):
+        total = (len(source.index) + batch_size - 1) // batch_size
+        iterator: Any = batches(fitted, source, batch_size)
+    else:
+        total, iterator = len(source), source
+    steps = []
+    with torch.inference_mode():
+        for batch in progress_bar(iterator, total=total, unit="batch", enabled=progress):
+            batch = transform(batch) if transform is not None else batch
+            step = model.validation_step(batch) if validate else model.predict_step(batch)
+            steps.append({**step, ROW: batch.index})
+    if not steps:
+        return {ROW: torch.zeros(0, dtype=torch.long)}
+    return concat_outputs(steps)
+
+
+def error_frame(errors: list[RowError]) -> pd.DataFrame:
+    """One row per bad table row: ``row`` and ``error`` (its first problem per column)."""
+    messages: dict[int, list[str]] = {}
+    for e in errors:
+        messages.setdefault(e.row, []).append(f"column {e.column!r}: {e.message}")
+    return pd.DataFrame(
+        {ROW: pd.Series(list(messages), dtype="int64"), "error": ["; ".join(m) for m in messages.values()]}
+    )
+
+
+def prediction_frame(
+    fitted: Fitted, encoded: EncodedRows, batch_size: int, proba: bool = False, progress: bool = False
+) -> pd.DataFrame:
+    """``row``, the task's prediction columns and ``error``, one row per table row, in row order."""
+    outputs = run_steps(fitted, encoded, batch_size, progress=progress)
+    frame = fitted.model.task.to_frame(outputs, proba) if len(outputs[ROW]) else pd.DataFrame()
+    frame.insert(0, ROW, outputs[ROW].numpy())
+    frame["error"] = None
+    errors = error_frame(encoded.errors)
+    parts = [frame, errors] if len(errors) else [frame]  # an empty part would make `row` float
+    return pd.concat(parts, ignore_index=True).sort_values(ROW, ignore_index=True)
+
+
+def embeddings(fitted: Fitted, encoded: EncodedRows, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Fused embeddings ``(N, D)`` of the encoded rows and their table row numbers ``(N,)``.
+
+    Models without a fusion (late heads, retrieval towers) give each input's pooled vector,
+    concatenated in sorted input order.
+    """
+    model = fitted.model
+    model.eval()
+    parts, rows = [], []
+    with torch.inference_mode():
+        for batch in batches(fitted, encoded, batch_size):
+            out = model.fuse(batch)
+            vector = (
+                out.fused
+                if out.fused is not None
+                else torch.cat([out.pooled[n] for n in sorted(out.pooled)], 1)
+            )
+            parts.append(vector.float().cpu())
+            rows.append(batch.index)
+    if not parts:
+        return np.zeros((0, embedding_dim(fitted)), dtype=np.float32), np.zeros(0, dtype=np.int64)
+    return torch.cat(parts).numpy(), torch.cat(rows).numpy()
+
+
+def embedding_dim(fitted: Fitted) -> int:
+    """D of :func:`embeddings`."""
+    dims = fitted.model.task.dims
+    return dims.fused_dim if dims.fused_dim is not None else sum(dims.input_dims.values())
