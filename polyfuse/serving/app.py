@@ -125,7 +125,7 @@ def create_app(predictor: Predictor, settings: ServeSettings | None = None) -> F
 
     schema = predictor.fitted.schema
     app = FastAPI(
-        title=f"polyfuse model: {schema.task} on {schema.label}",
+        title=f"polyfuse model: {schema.task}" + (f" on {schema.label}" if schema.label else ""),
         version=__version__,
         description="Predictions of a polyfuse bundle. Try it at `/`; its model card is in `/metadata`.",
         docs_url=None,

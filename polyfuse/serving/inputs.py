@@ -136,7 +136,7 @@ def metadata(predictor: Predictor, columns: list[Column], settings: ServeSetting
     import torch
 
     fitted = predictor.fitted
-    labels = getattr(fitted.labels, "classes_", None)
+    labels = getattr(fitted.target, "classes_", None)  # classification and multi-label
     card = None
     if settings.bundle_dir is not None and (settings.bundle_dir / "README.md").is_file():
         card = (settings.bundle_dir / "README.md").read_text()

@@ -33,8 +33,9 @@ async function loadMetadata() {
 
 function showMetadata(meta) {
   const labels = meta.labels ? ` (${meta.labels.join(", ")})` : "";
-  document.getElementById("title").textContent = `${meta.task} on “${meta.label}”`;
-  document.getElementById("subtitle").textContent = `Predicts ${meta.label}${labels} from ${meta.columns.length} columns.`;
+  const target = meta.label ? `“${meta.label}”` : "its outputs";
+  document.getElementById("title").textContent = meta.label ? `${meta.task} on ${target}` : meta.task;
+  document.getElementById("subtitle").textContent = `Predicts ${target}${labels} from ${meta.columns.length} columns.`;
   document.getElementById("model-card").textContent = meta.model_card || "";
   document.getElementById("version").textContent = meta.versions.polyfuse;
   state.columns = meta.columns;
