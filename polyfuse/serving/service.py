@@ -159,22 +159,28 @@ class PredictionService:
         self._empty_dir.cleanup()
 
 
-def warmup_row(columns: list[Column]) -> dict[str, Any]:
-    """A synthetic row with every column filled (a grey PNG, a short silent WAV)."""
+def warmup_row(columns: list[Column], length: int = 2) -> dict[str, Any]:
+    """A synthetic row with every column filled: ``length`` words of text, a ``length / 8`` s tone,
+    a colour gradient PNG (export traces and checks the model on two lengths)."""
     row: dict[str, Any] = {}
     for column in columns:
         if column.kind == "image":
             buffer = io.BytesIO()
-            Image.new("RGB", (32, 32), (128, 128, 128)).save(buffer, format="PNG")
+            ramp = np.linspace(0, 255, 32, dtype=np.uint8)
+            pixels = np.stack(
+                [np.tile(ramp, (32, 1)), np.tile(ramp[:, None], (1, 32)), np.full((32, 32), 90)], -1
+            )
+            Image.fromarray(pixels.astype(np.uint8)).save(buffer, format="PNG")
             row[column.name] = buffer.getvalue()
         elif column.kind == "audio":
             buffer = io.BytesIO()
-            sf.write(buffer, np.zeros(8000, dtype=np.float32), 16000, format="WAV")
+            t = np.arange(int(16000 * length / 8)) / 16000
+            sf.write(buffer, (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), 16000, format="WAV")
             row[column.name] = buffer.getvalue()
         elif column.kind == "numeric":
-            row[column.name] = 0.0
+            row[column.name] = 0.5
         elif column.kind == "categorical":
             row[column.name] = column.choices[0] if column.choices else None
         else:
-            row[column.name] = "warm-up"
+            row[column.name] = " ".join(["calm", "bright", "loud", "item"] * length)[: 40 * length]
     return row
