@@ -2,8 +2,9 @@
 
 Trains a small text + image + number classifier, starts ``polyfuse serve`` on 127.0.0.1 (never
 another address), then sends single-row requests from closed-loop asyncio clients at each
-concurrency, each level bounded in requests and in seconds. Prints requests/s, p50/p99 latency and
-errors; the server's RSS before and after ``--memory-requests`` more requests; and, with
+concurrency, each level bounded in requests and in seconds. Prints requests/s, p50/p99 latency,
+errors and the server's CPU time per request (user + system: what a request costs, whatever else
+shares the cores); the server's RSS before and after ``--memory-requests`` more requests; and, with
 ``--malformed N``, N malformed requests (every answer must be a 4xx, the server healthy after).
 
 Two clients: ``httpx`` (one AsyncClient per concurrent connection) and ``raw`` (a minimal HTTP/1.1
@@ -124,6 +125,16 @@ def rss_mb(pid: int) -> float:
             if line.startswith("VmRSS:"):
                 total += int(line.split()[1])
     return total / 1024
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its children (workers), seconds."""
+    pids = [pid] + [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    ticks = 0
+    for p in pids:
+        fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 # ------------------------------------------------------------------ clients
@@ -289,15 +300,21 @@ def main() -> None:
             for client in args.clients.split(","):
                 for concurrency in map(int, args.concurrency.split(",")):
                     asyncio.run(load(port, body, client, concurrency, min(200, args.requests), 5))  # warm
+                    cpu = cpu_seconds(server.pid)
                     result = asyncio.run(load(port, body, client, concurrency, args.requests, args.seconds))
+                    result["server_cpu_ms"] = (
+                        1000 * (cpu_seconds(server.pid) - cpu) / max(1, result["requests"])
+                    )
                     rows.append(result)
                     print(json.dumps(result), flush=True)
-            print("\n| client | concurrency | requests | req/s | p50 ms | p99 ms | errors |")
-            print("|---|---|---|---|---|---|---|")
+            print(
+                "\n| client | concurrency | requests | req/s | p50 ms | p99 ms | errors | server CPU ms/req |"
+            )
+            print("|---|---|---|---|---|---|---|---|")
             for r in rows:
                 print(
                     f"| {r['client']} | {r['concurrency']} | {r['requests']} | {r['rps']:.0f} | "
-                    f"{r['p50']:.1f} | {r['p99']:.1f} | {r['errors']} |"
+                    f"{r['p50']:.1f} | {r['p99']:.1f} | {r['errors']} | {r['server_cpu_ms']:.2f} |"
                 )
             if args.memory_requests:
                 before = rss_mb(server.pid)
