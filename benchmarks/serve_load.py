@@ -220,8 +220,8 @@ HUGE = b'{"rows": [{"description": "' + b"x" * (32 * 2**20) + b'"}]}'
 """Just over the default 32 MB body limit."""
 
 
-def malformed_request(rng: random.Random, png: bytes, wav: bytes) -> dict[str, Any]:
-    """One malformed request's httpx keyword arguments (bad base64, wrong types, huge bodies, ...)."""
+def malformed_request(rng: random.Random, png: bytes, wav: bytes) -> tuple[str, dict[str, Any]]:
+    """One malformed request: its kind and its httpx keyword arguments."""
     crafted = bytearray(wav)
     crafted[24:28] = rng.choice([1, 7, 999, 10**9]).to_bytes(4, "little")  # the header's sample rate
     bomb = bytearray(png)
@@ -235,37 +235,46 @@ def malformed_request(rng: random.Random, png: bytes, wav: bytes) -> dict[str, A
         b'--b\r\nContent-Disposition: form-data; name="photo"; filename="p.png"\r\n\r\n'
         + png[: rng.randint(0, 60)]
     )
-    choices: list[dict[str, Any]] = [
-        {"json": {"rows": [{"photo": "%%%" + "A" * rng.randint(0, 50)}]}},
-        {"json": {"rows": [{rng.choice(["weight", "description", "photo"]): [1, {"a": None}]}]}},
-        {"content": bytes(rng.getrandbits(8) for _ in range(rng.randint(1, 200))), "headers": json_type},
-        {"content": HUGE, "headers": json_type},
-        {"content": part, "headers": {"content-type": "multipart/form-data; boundary=b"}},
-        {"json": {"rows": [{"photo": b64(bomb)}]}},
-        {"json": {"rows": [{"photo": b64(png[: rng.randint(0, len(png) - 1)])}]}},
-        {"json": {"rows": [{"sound": b64(crafted)}]}},
-        {"json": {"rows": [{}] * 300}},
-        {"json": {"rows": [{"colour": "red"}]}},
-        {"content": b"rows", "headers": {"content-type": "application/xml"}},
-    ]
-    return rng.choice(choices)
+    kinds: dict[str, dict[str, Any]] = {
+        "bad base64": {"json": {"rows": [{"photo": "%%%" + "A" * rng.randint(0, 50)}]}},
+        "wrong type": {
+            "json": {"rows": [{rng.choice(["weight", "description", "photo"]): [1, {"a": None}]}]}
+        },
+        "not json": {
+            "content": bytes(rng.getrandbits(8) for _ in range(rng.randint(1, 200))),
+            "headers": json_type,
+        },
+        "huge body": {"content": HUGE, "headers": json_type},
+        "truncated multipart": {
+            "content": part,
+            "headers": {"content-type": "multipart/form-data; boundary=b"},
+        },
+        "bomb image": {"json": {"rows": [{"photo": b64(bomb)}]}},
+        # cut inside the pixel data (a cut in the last ~21 bytes, CRC and IEND, leaves a decodable image)
+        "truncated image": {"json": {"rows": [{"photo": b64(png[: rng.randint(0, len(png) - 32)])}]}},
+        "crafted wav": {"json": {"rows": [{"sound": b64(crafted)}]}},
+        "too many rows": {"json": {"rows": [{}] * 300}},
+        "unknown column": {"json": {"rows": [{"colour": "red"}]}},
+        "wrong content type": {"content": b"rows", "headers": {"content-type": "application/xml"}},
+    }
+    kind = rng.choice(sorted(kinds))
+    return kind, kinds[kind]
 
 
 def run_malformed(port: int, count: int, png: bytes) -> dict[str, Any]:
+    """``count`` malformed requests; their status codes by kind, and whether /health answers after."""
     rng = random.Random(0)
     wav = _silence_wav()
-    statuses: dict[int, int] = {}
+    statuses: dict[str, dict[int, int]] = {}
     started = time.perf_counter()
     with httpx.Client(base_url=f"http://{HOST}:{port}", timeout=60) as http:
         for _ in range(count):
-            status = http.post("/predict", **malformed_request(rng, png, wav)).status_code
-            statuses[status] = statuses.get(status, 0) + 1
+            kind, request = malformed_request(rng, png, wav)
+            status = http.post("/predict", **request).status_code
+            statuses.setdefault(kind, {})
+            statuses[kind][status] = statuses[kind].get(status, 0) + 1
         healthy = http.get("/health").status_code == 200
-    return {
-        "statuses": dict(sorted(statuses.items())),
-        "healthy": healthy,
-        "seconds": time.perf_counter() - started,
-    }
+    return {"statuses": statuses, "healthy": healthy, "seconds": time.perf_counter() - started}
 
 
 def main() -> None:
