@@ -101,8 +101,8 @@ class ClassificationTask(HeadTask):
 
     def calibrate(self, outputs: StepOutputs) -> dict[str, Any] | None:
         """Temperature scaling fitted on the validation split's logits (see
-        :func:`polyfuse.tasks.calibration.fit_temperature`)."""
-        from polyfuse.tasks.calibration import fit_temperature
+        :func:`polyfuse.tasks._calibration.fit_temperature`)."""
+        from polyfuse.tasks._calibration import fit_temperature
 
         return fit_temperature(self, outputs["logits"], outputs["target"])
 

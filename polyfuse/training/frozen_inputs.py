@@ -30,7 +30,7 @@ from polyfuse.data.processors.base import is_missing
 from polyfuse.data.tables import Table
 from polyfuse.encoders.base import Encoder
 from polyfuse.encoders.pretrained import PretrainedEncoder
-from polyfuse.encoders.pretrained.embedding import embed_values, is_cacheable
+from polyfuse.encoders.pretrained._embedding import embed_values, is_cacheable
 from polyfuse.model import MultimodalModel
 from polyfuse.training.trainer import resolve_device
 

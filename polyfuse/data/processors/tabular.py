@@ -75,7 +75,7 @@ class TabularProcessor(Processor):
             return math.nan
 
     def fit(self, values: Sequence[Any]) -> TabularProcessor:
-        rows = list(values)
+        rows = [v if isinstance(v, Mapping) else {} for v in values]  # not a mapping: all absent
         numbers = np.array(
             [[self._fit_number(c, r.get(c)) for c in self.numeric] for r in rows], dtype=np.float64
         ).reshape(len(rows), len(self.numeric))
@@ -94,6 +94,8 @@ class TabularProcessor(Processor):
         return self
 
     def transform(self, value: Any) -> Features | None:
+        if not isinstance(value, Mapping) and is_missing(value):  # the whole group absent
+            return None  # (one row's empty cells are imputed, not absent)
         row: Mapping[str, Any] = value
         numbers = [self._number(c, row.get(c)) for c in self.numeric]
         missing = [1.0 if math.isnan(x) else 0.0 for x in numbers]
