@@ -18,11 +18,26 @@ from polyfuse.cli import (
     inspect,
     list_components,
     predict,
+    sign,
     train,
+    verify,
 )
 from polyfuse.cli._common import CliError
 
-COMMANDS = (train, evaluate, compare, predict, inspect, list_components, demo, bench, cache, embed)
+COMMANDS = (
+    train,
+    evaluate,
+    compare,
+    predict,
+    inspect,
+    list_components,
+    demo,
+    bench,
+    cache,
+    embed,
+    sign,
+    verify,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
