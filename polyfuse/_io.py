@@ -29,6 +29,8 @@ LOCK_NAME = ".polyfuse.lock"
 """The lock file :func:`folder_lock` keeps in a folder while it writes there."""
 
 _RENAME_EXCHANGE = 2  # linux/fs.h
+_HELD: dict[Path, int] = {}
+"""Lock files this process holds, with their nesting depth (a lock is re-entrant in-process)."""
 
 
 class OutputError(OSError):
@@ -163,6 +165,14 @@ def folder_lock(folder: str | Path, name: str = LOCK_NAME) -> Iterator[Path]:
     root = Path(folder)
     root.mkdir(parents=True, exist_ok=True)
     lock_path = root / name
+    key = lock_path.resolve()
+    if key in _HELD:  # this process holds it already (the CLI around the library, say)
+        _HELD[key] += 1
+        try:
+            yield lock_path
+        finally:
+            _HELD[key] -= 1
+        return
     while True:
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -183,11 +193,13 @@ def folder_lock(folder: str | Path, name: str = LOCK_NAME) -> Iterator[Path]:
         if same:
             break
         os.close(fd)  # the holder removed the file after we opened it: lock the new one
+    _HELD[key] = 1
     try:
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         yield lock_path
     finally:
+        del _HELD[key]
         with contextlib.suppress(OSError):
             lock_path.unlink()  # while still locked, so no one locks a file about to vanish
         os.close(fd)

@@ -173,7 +173,7 @@ def _check_header(directory: Path) -> None:
         ) from None
     known = processor_classes()
     names = {cls.__name__ for cls in known.values()}
-    inputs = header["inputs"] if isinstance(header["inputs"], list) else [None]
+    inputs: list[dict[str, Any]] = header["inputs"] if isinstance(header["inputs"], list) else [{}]
     for item in inputs:
         fields = ("name", "modality", "columns", "processor", "params", "encoder")
         if not isinstance(item, dict) or any(f not in item for f in fields):
@@ -184,7 +184,9 @@ def _check_header(directory: Path) -> None:
                 f" for input {item['name']!r}"
             )
     states = _read_json(directory, "processors.json")
-    missing = [i["name"] for i in inputs if not isinstance(states, dict) or i["name"] not in states]
+    if not isinstance(states, dict):
+        raise BundleError(f"bundle {directory}: processors.json is not a JSON object")
+    missing = [i["name"] for i in inputs if i["name"] not in states]
     if missing or "labels" not in states:
         raise BundleError(
             f"bundle {directory}: processors.json lacks the state of {', '.join(missing or ['labels'])}"

@@ -128,8 +128,7 @@ def verify_bundle(directory: str | Path, key_file: str | Path) -> Key:
         )
     if not _matches(key, bundle, record["signature"]):
         raise SignatureError(
-            f"bundle {bundle}: the signature does not match manifest.json (edited after signing);"
-            " refusing it"
+            f"bundle {bundle}: the signature does not match manifest.json (edited after signing); refusing it"
         )
     _verify(bundle)
     return key
