@@ -231,7 +231,8 @@ def _read_yaml(path: Path) -> Any:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         line = raw[: error.start].count(b"\n") + 1
-        column = error.start - (raw.rfind(b"\n", 0, error.start) + 1) + 1
+        start = raw.rfind(b"\n", 0, error.start) + 1
+        column = len(raw[start : error.start].decode("utf-8", errors="replace")) + 1
         raise ConfigError(
             f"invalid config {path}: line {line}, column {column} (byte 0x{raw[error.start]:02x})"
             " is not valid UTF-8; save the file as UTF-8"

@@ -20,6 +20,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -260,17 +261,10 @@ def decode_image(
     else:
         raise BadValueError(f"cannot read image: expected a path or bytes, got {type(value).__name__}")
     try:
-        with Image.open(source) as opened:
-            keep = 2 * max(target) if target else 0  # smallest side kept before the final resize
-            if keep:
-                opened.draft(None, (keep, keep))  # JPEG: decode at 1/2, 1/4 or 1/8 scale
-            _check_pixels(opened, max_pixels, name)
-            orientation = opened.getexif().get(0x0112)
-            opened.load()  # decode now, so a truncated file fails here
-            image = _reduce(opened, keep)
-            if orientation in _ORIENTATION:
-                image = image.transpose(_ORIENTATION[orientation])
-            return _flatten(image)
+        with warnings.catch_warnings():
+            if max_pixels is not None:  # our own, lower limit applies: Pillow's warning is noise
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            return _decode(Image.open(source), max_pixels, target, name)
     except BadValueError:
         raise
     except Image.UnidentifiedImageError as error:
@@ -278,6 +272,23 @@ def decode_image(
     except Exception as error:  # Pillow plugins raise many kinds of errors on broken files
         reason = str(error) or type(error).__name__
         raise BadValueError(f"cannot read image '{name}': {reason}") from error
+
+
+def _decode(
+    opened: Image.Image, max_pixels: int | None, target: tuple[int, int] | None, name: str
+) -> Image.Image:
+    """Check the size, decode (JPEG at reduced scale), reduce, orient and flatten an opened image."""
+    with opened:
+        keep = 2 * max(target) if target else 0  # smallest side kept before the final resize
+        if keep:
+            opened.draft(None, (keep, keep))  # JPEG: decode at 1/2, 1/4 or 1/8 scale
+        _check_pixels(opened, max_pixels, name)
+        orientation = opened.getexif().get(0x0112)
+        opened.load()  # decode now, so a truncated file fails here
+        image = _reduce(opened, keep)
+        if orientation in _ORIENTATION:
+            image = image.transpose(_ORIENTATION[orientation])
+        return _flatten(image)
 
 
 def _check_pixels(image: Image.Image, max_pixels: int | None, name: str) -> None:
