@@ -16,8 +16,8 @@ from typing import Any
 
 import torch
 from torch.utils.data import Dataset
-from tqdm.auto import tqdm
 
+from polyfuse._progress import progress_bar
 from polyfuse.data.batch import Batch
 from polyfuse.data.processors.base import BadValueError, Features, Processor, is_missing
 from polyfuse.data.schema import TABULAR
@@ -173,11 +173,11 @@ def encode_rows(
     workers = threads or min(8, os.cpu_count() or 1)
     with ThreadPoolExecutor(workers) as pool:
         results = list(
-            tqdm(
+            progress_bar(
                 pool.map(work, range(len(records)), chunksize=64),
+                progress,
                 total=len(records),
                 desc=desc,
-                disable=not progress,
                 unit="row",
                 leave=False,
             )

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
+from polyfuse._progress import progress_bar
 from polyfuse.data.cache import CacheStats, EmbeddingCache, cached_embeddings, namespace_key
 from polyfuse.data.processors.base import BadValueError, Features, Processor
 from polyfuse.encoders._registry import create_encoder, get_encoder_entry, parse_encoder_config
@@ -107,7 +107,7 @@ def embed_values(
         out = np.full((len(positions), encoder.output_dim), np.nan, dtype=np.float32)
         starts = range(0, len(positions), batch_size)
         with torch.no_grad():
-            for start in tqdm(starts, desc=desc, unit="batch", disable=not progress, leave=False):
+            for start in progress_bar(starts, progress, desc=desc, unit="batch", leave=False):
                 chunk = positions[start : start + batch_size]
                 rows = [features(i) for i in chunk]
                 good = [j for j, i in enumerate(chunk) if errors is None or i not in errors]
