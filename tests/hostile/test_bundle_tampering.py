@@ -14,6 +14,7 @@ import pytest
 from hostile_helpers import Trained, edit_json
 
 from polyfuse import BundleError, Predictor
+from polyfuse.bundle import FORMAT_VERSION
 from polyfuse.cli.main import main
 
 
@@ -85,11 +86,11 @@ def test_symlinked_manifest_is_refused(bundle_copy: Path) -> None:
     [
         ([1, 2], "is corrupt: not a JSON object"),
         (
-            {"format_version": 1, "files": ["config.json"]},
+            {"format_version": FORMAT_VERSION, "files": ["config.json"]},
             "is corrupt: 'files' must map file names to SHA-256 checksums",
         ),
         (
-            {"format_version": 1, "files": {"config.json": 7}},
+            {"format_version": FORMAT_VERSION, "files": {"config.json": 7}},
             "is corrupt: 'files' must map file names to SHA-256 checksums",
         ),
     ],
@@ -139,7 +140,7 @@ def _bad_schema(header: dict[str, Any]) -> None:
             _set_epochs,
             "config.json holds an invalid config or schema (training.epochs: Input should be greater",
         ),
-        (_drop_inputs, "config.json lacks one of config, schema, task, inputs"),
+        (_drop_inputs, "config.json lacks one of config, schema, task, targets, inputs"),
         (
             _unknown_processor,
             "config.json names an unknown processor 'PickleProcessor' for input 'description'",

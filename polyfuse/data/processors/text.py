@@ -185,6 +185,8 @@ def _without_added(tokenizer: Tokenizer, pieces: set[str]) -> Tokenizer:
     would split any text containing "##a" around it)."""
     state = json.loads(tokenizer.to_str())
     state["added_tokens"] = [t for t in state["added_tokens"] if t["content"] not in pieces]
+    from tokenizers import Tokenizer
+
     return Tokenizer.from_str(json.dumps(state, ensure_ascii=False))
 
 
