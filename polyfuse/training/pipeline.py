@@ -11,10 +11,12 @@ Each step is short and takes the config section it needs:
 
 from __future__ import annotations
 
+import difflib
 import logging
 import os
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -41,6 +43,7 @@ from polyfuse.data.targets import TargetProcessor
 from polyfuse.inference import run_steps
 from polyfuse.tasks import TaskConfig
 from polyfuse.training.frozen_inputs import FrozenInputs, precompute_frozen_inputs
+from polyfuse.training.resume import restore_fitted, save_fitted
 from polyfuse.training.trainer import Trainer, TrainState
 
 log = logging.getLogger("polyfuse")
@@ -80,16 +83,22 @@ class Prepared:
     skipped: dict[str, int] = field(default_factory=dict)
 
 
-def prepare(config: Config, schema: Schema, train: Table, valid: Table) -> Prepared:
-    """Fit the input processors and the target processor on ``train``."""
+def prepare(config: Config, schema: Schema, train: Table, valid: Table, resume: bool = False) -> Prepared:
+    """Fit the input processors and the target processor on ``train`` (saved in the checkpoint
+    folder), or with ``resume`` read back the ones the interrupted run fitted."""
     task = resolve_task(config, schema)
     inputs = build_inputs(schema, config)
+    target = build_target(schema, task)
+    checkpoints = Path(config.training.output_dir) / "checkpoints"
+    if resume:
+        restore_fitted(checkpoints, config, inputs, target)
+        return Prepared(task, inputs, target, train, valid)
     for spec in inputs:
         spec.processor.fit(input_values(train, spec))
-    target = build_target(schema, task)
     if target is not None:
         records: list[dict[str, Any]] = train.frame.to_dict("records")  # type: ignore[assignment]
         target.fit([target.value(row) for row in records])
+    save_fitted(checkpoints, config, inputs, target)
     return Prepared(task, inputs, target, train, valid)
 
 
@@ -218,6 +227,8 @@ def train(
     task = built.fitted.model.task
     monitor = task.primary_metric if tc.monitor == "auto" else tc.monitor
     batch_size = config.inference.batch_size
+    if tc.monitor != "auto" and not resume:  # a misspelt name would never pick a best epoch
+        check_monitor(monitor, validate(built.fitted, built.valid_rows, batch_size))
     trainer = Trainer(
         tc, tc.output_dir, lambda _: validate(built.fitted, built.valid_rows, batch_size), monitor
     )
@@ -227,6 +238,18 @@ def train(
     )
     built.fitted.model.eval()
     return Trained(state, monitor, str(trainer.device))
+
+
+def check_monitor(monitor: str, metrics: dict[str, Any]) -> None:
+    """Raise when ``training.monitor`` names no metric the task reports (checked before epoch 1)."""
+    names = sorted(k for k, v in metrics.items() if isinstance(v, int | float) or v is None)
+    if monitor not in names:
+        near = difflib.get_close_matches(monitor, names, n=1)
+        hint = f" (did you mean {near[0]!r}?)" if near else ""
+        raise ValueError(
+            f"training.monitor {monitor!r} is not a metric of this task{hint};"
+            f" its metrics: {', '.join(names)}"
+        )
 
 
 def calibrate(config: Config, built: Built) -> dict[str, Any] | None:
@@ -245,7 +268,7 @@ def fit(
 ) -> Fitted:
     """The whole pipeline; returns the fitted state with its metrics (what the bundle saves)."""
     started = time.perf_counter()
-    prepared = prepare(config, schema, train_table, valid_table)
+    prepared = prepare(config, schema, train_table, valid_table, resume)
     built = build(config, schema, prepared)
     trained = train(config, built, prepared, resume, stop_after_epochs)
     state = trained.state
