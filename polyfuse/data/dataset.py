@@ -47,7 +47,13 @@ class RowError:
 class DataError(ValueError):
     """Bad rows found before training; the message groups them by column."""
 
-    def __init__(self, errors: Sequence[RowError], source: str, total_rows: int) -> None:
+    def __init__(
+        self,
+        errors: Sequence[RowError],
+        source: str,
+        total_rows: int,
+        hint: str = "fix them, or pass --on-bad-rows skip (data.on_bad_rows: skip) to skip them",
+    ) -> None:
         self.errors = list(errors)
         lines = [f"{len({e.row for e in errors})} of {total_rows} rows in {source} are bad:"]
         by_column: dict[str, list[RowError]] = {}
@@ -56,7 +62,7 @@ class DataError(ValueError):
         for column, items in by_column.items():
             rows = ", ".join(str(e.row) for e in items[:5]) + (", ..." if len(items) > 5 else "")
             lines.append(f"  column {column!r}: {len(items)} rows (rows {rows}); first: {items[0].message}")
-        lines.append("fix them, or pass --on-bad-rows skip (data.on_bad_rows: skip) to skip them")
+        lines.append(hint)
         super().__init__("\n".join(lines))
 
 
