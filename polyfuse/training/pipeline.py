@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from polyfuse._io import folder_lock, preflight_output
 from polyfuse.builder import build_inputs, build_model, build_target, encoder_config, resolve_task
 from polyfuse.bundle import Fitted
 from polyfuse.config.schema import Config, DataConfig, TrainingConfig
@@ -266,7 +267,23 @@ def fit(
     resume: bool = False,
     stop_after_epochs: int | None = None,
 ) -> Fitted:
-    """The whole pipeline; returns the fitted state with its metrics (what the bundle saves)."""
+    """The whole pipeline; returns the fitted state with its metrics (what the bundle saves).
+
+    The output folder is checked (writable) and locked first: a second run into it fails at once,
+    naming the first one's pid, instead of both reporting success with one lost."""
+    output_dir = preflight_output(config.training.output_dir, kind="folder")
+    with folder_lock(output_dir):
+        return _fit(config, schema, train_table, valid_table, resume, stop_after_epochs)
+
+
+def _fit(
+    config: Config,
+    schema: Schema,
+    train_table: Table,
+    valid_table: Table,
+    resume: bool,
+    stop_after_epochs: int | None,
+) -> Fitted:
     started = time.perf_counter()
     prepared = prepare(config, schema, train_table, valid_table, resume)
     built = build(config, schema, prepared)

@@ -21,6 +21,7 @@ from safetensors.torch import save_file
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from polyfuse._io import atomic_file
 from polyfuse.config.schema import TrainingConfig
 from polyfuse.metrics import higher_is_better
 
@@ -146,9 +147,8 @@ class Trainer:
             "state": json.dumps(asdict(self.state)),
             "rng": torch.get_rng_state(),
         }
-        tmp = self.checkpoint_dir / "last.pt.tmp"
-        torch.save(payload, tmp)
-        tmp.replace(self.checkpoint_dir / "last.pt")
+        with atomic_file(self.checkpoint_dir / "last.pt") as temp:  # fsynced, then renamed into place
+            torch.save(payload, temp)
 
     def _load_last(self, model: nn.Module, optimizer: Any, scheduler: Any, scaler: Any) -> None:
         path = self.checkpoint_dir / "last.pt"
@@ -218,10 +218,8 @@ class Trainer:
             if self._improved(value):
                 self.state.best_value, self.state.best_epoch = value, epoch
                 self.state.stale_epochs = 0
-                save_file(
-                    {k: v.contiguous().cpu() for k, v in model.state_dict().items()},
-                    str(self.checkpoint_dir / "best.safetensors"),
-                )
+                with atomic_file(self.checkpoint_dir / "best.safetensors") as temp:
+                    save_file({k: v.contiguous().cpu() for k, v in model.state_dict().items()}, str(temp))
             else:
                 self.state.stale_epochs += 1
             self.state.history.append(record)

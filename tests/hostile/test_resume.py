@@ -161,3 +161,26 @@ def test_a_one_class_label_fails_before_training(tmp_path: Path) -> None:
         ValueError, match=r"label column 'label' has one value \('red'\) in \d+ training rows"
     ):
         Predictor(config=config(table, tmp_path / "run")).fit()
+
+
+def test_two_runs_into_one_output_folder_cannot_both_proceed(tmp_path: Path) -> None:
+    from polyfuse._io import OutputError, folder_lock
+
+    table = make_table(tmp_path / "t.csv")
+    cfg = config(table, tmp_path / "run")
+    script = "import fcntl, os, sys, time; from polyfuse._io import folder_lock\n"
+    script += "with folder_lock(sys.argv[1]):\n    print('locked', flush=True); time.sleep(30)\n"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", script, str(tmp_path / "run")], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        with pytest.raises(
+            OutputError, match=rf"{tmp_path / 'run'} is in use by another polyfuse run \(pid {holder.pid}\)"
+        ):
+            Predictor(config=cfg).fit()
+    finally:
+        holder.kill()
+        holder.wait()
+    with folder_lock(tmp_path / "run"):  # released with its holder: the folder is usable again
+        pass
