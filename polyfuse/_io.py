@@ -118,6 +118,8 @@ def atomic_directory(path: str | Path, drop: Collection[str] = ()) -> Iterator[P
     folder is removed and ``path`` is untouched.
     """
     target = Path(path)
+    if target.is_symlink():
+        target = target.resolve()  # replace the folder it points to, not the link
     if target.exists() and not target.is_dir():
         raise OutputError(f"cannot write the folder {target}: a file of that name is in the way")
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -159,10 +161,14 @@ def _holder(lock_path: Path) -> str:
 def folder_lock(folder: str | Path, name: str = LOCK_NAME) -> Iterator[Path]:
     """Hold an exclusive lock on ``folder`` (created if missing) while the block runs.
 
+    The lock file is removed on release, and a folder created here is removed again if the block
+    left it empty.
+
     Raises:
         OutputError: Another process holds the lock; the message names the folder and its pid.
     """
     root = Path(folder)
+    created = not root.exists()
     root.mkdir(parents=True, exist_ok=True)
     lock_path = root / name
     key = lock_path.resolve()
@@ -203,6 +209,9 @@ def folder_lock(folder: str | Path, name: str = LOCK_NAME) -> Iterator[Path]:
         with contextlib.suppress(OSError):
             lock_path.unlink()  # while still locked, so no one locks a file about to vanish
         os.close(fd)
+        if created:
+            with contextlib.suppress(OSError):
+                root.rmdir()  # a folder made only for the lock goes again (kept if anything was written)
 
 
 # ---------------------------------------------------------------------------- preflight

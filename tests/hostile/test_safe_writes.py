@@ -102,6 +102,17 @@ def test_folder_swap_keeps_foreign_files_and_drops_stale_ones(tmp_path: Path) ->
     assert os.listdir(tmp_path) == ["out"]
 
 
+def test_folder_write_through_a_symlink_replaces_the_real_folder(tmp_path: Path) -> None:
+    real = tmp_path / "real"
+    real.mkdir()
+    (real / "a.txt").write_text("old")
+    (tmp_path / "link").symlink_to(real)
+    with atomic_directory(tmp_path / "link") as temp:
+        (temp / "a.txt").write_text("new")
+    assert (tmp_path / "link").is_symlink() and (real / "a.txt").read_text() == "new"
+    assert sorted(os.listdir(tmp_path)) == ["link", "real"]
+
+
 def test_folder_write_onto_a_file_is_refused(tmp_path: Path) -> None:
     (tmp_path / "out").write_text("a file")
     with pytest.raises(OutputError) as caught, atomic_directory(tmp_path / "out"):
@@ -177,6 +188,15 @@ def test_lock_is_reentrant_in_one_process(tmp_path: Path) -> None:
     with folder_lock(tmp_path), folder_lock(tmp_path):
         assert (tmp_path / LOCK_NAME).exists()
     assert not (tmp_path / LOCK_NAME).exists()
+
+
+def test_lock_removes_a_folder_it_made_only_when_left_empty(tmp_path: Path) -> None:
+    with folder_lock(tmp_path / "empty"):
+        pass
+    with folder_lock(tmp_path / "used"):
+        (tmp_path / "used" / "result.txt").write_text("kept")
+    assert sorted(os.listdir(tmp_path)) == ["used"]
+    assert os.listdir(tmp_path / "used") == ["result.txt"]
 
 
 # ---------------------------------------------------------------------------- preflight
