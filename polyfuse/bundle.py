@@ -250,13 +250,35 @@ def _writer_version(directory: Path) -> str:
         return "unknown"
 
 
-def load_bundle(directory: str | Path) -> Fitted:
-    """Read a bundle written by :func:`save_bundle`; needs no training data, network or pickle."""
+def load_bundle(directory: str | Path, key: str | Path | None = None) -> Fitted:
+    """Read a bundle written by :func:`save_bundle`; needs no training data, network or pickle.
+
+    With ``key`` (an HMAC key file or an ed25519 public key, see :mod:`polyfuse.signing`), the
+    bundle's signature is verified first. A bundle that passes its checks yet cannot be built (files
+    edited and re-checksummed, or written by an incompatible polyfuse) is a :class:`BundleError`.
+    """
+    path = Path(directory)
+    if key is not None:
+        from polyfuse.signing import verify_bundle
+
+        verify_bundle(path, key)
+    _verify(path)
+    try:
+        return _build(path)
+    except BundleError:
+        raise
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as error:
+        raise BundleError(
+            f"bundle {path} passes its checksums but cannot be loaded ({type(error).__name__}: {error});"
+            " its files were edited, or written by an incompatible polyfuse"
+        ) from None
+
+
+def _build(path: Path) -> Fitted:
+    """The fitted state of a verified bundle."""
     from polyfuse.builder import build_model
     from polyfuse.encoders import parse_encoder_config
 
-    path = Path(directory)
-    _verify(path)
     header = json.loads((path / "config.json").read_text())
     config = Config.model_validate(header["config"])
     schema = Schema.from_dict(header["schema"])

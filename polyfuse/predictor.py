@@ -245,9 +245,12 @@ class Predictor:
         return save_bundle(self.fitted, directory, render_model_card(self.fitted))
 
     @classmethod
-    def load(cls, directory: str | Path) -> Predictor:
-        """Load a bundle; needs no training data, no network, and never unpickles."""
-        fitted = load_bundle(directory)
+    def load(cls, directory: str | Path, key: str | Path | None = None) -> Predictor:
+        """Load a bundle; needs no training data, no network, and never unpickles.
+
+        ``key``: verify the bundle's signature with this key file first (``polyfuse sign``).
+        """
+        fitted = load_bundle(directory, key)
         predictor = cls(config=fitted.config)
         predictor.fitted_ = fitted
         return predictor

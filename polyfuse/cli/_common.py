@@ -36,21 +36,10 @@ def user_errors() -> Iterator[None]:
 
 
 def load_predictor(bundle: str | Path) -> Predictor:
-    """``Predictor.load(bundle)``; a bundle that passes its checks yet fails to build (files edited
-    and re-checksummed, or written by an incompatible polyfuse) is a :class:`BundleError`, not a
-    traceback."""
-    from polyfuse.bundle import BundleError
+    """``Predictor.load(bundle)`` (a bundle that cannot be built is a :class:`BundleError`)."""
     from polyfuse.predictor import Predictor
 
-    try:
-        return Predictor.load(bundle)
-    except BundleError:
-        raise
-    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as error:
-        raise BundleError(
-            f"bundle {bundle} passes its checksums but cannot be loaded ({type(error).__name__}: {error});"
-            " its files were edited, or written by an incompatible polyfuse"
-        ) from None
+    return Predictor.load(bundle)
 
 
 def format_table(rows: list[list[Any]], header: list[str]) -> str:

@@ -85,8 +85,8 @@ class Prepared:
 
 
 def prepare(config: Config, schema: Schema, train: Table, valid: Table, resume: bool = False) -> Prepared:
-    """Fit the input processors and the target processor on ``train`` (saved in the checkpoint
-    folder), or with ``resume`` read back the ones the interrupted run fitted."""
+    """Fit the input processors and the target processor on ``train``, or with ``resume`` read back
+    the ones the interrupted run fitted (:func:`train` saves them before the first epoch)."""
     task = resolve_task(config, schema)
     inputs = build_inputs(schema, config)
     target = build_target(schema, task)
@@ -99,7 +99,6 @@ def prepare(config: Config, schema: Schema, train: Table, valid: Table, resume: 
     if target is not None:
         records: list[dict[str, Any]] = train.frame.to_dict("records")  # type: ignore[assignment]
         target.fit([target.value(row) for row in records])
-    save_fitted(checkpoints, config, inputs, target)
     return Prepared(task, inputs, target, train, valid)
 
 
@@ -233,6 +232,8 @@ def train(
     trainer = Trainer(
         tc, tc.output_dir, lambda _: validate(built.fitted, built.valid_rows, batch_size), monitor
     )
+    if not resume:  # every row read and checked: the run starts, resumable from here
+        save_fitted(Path(tc.output_dir) / "checkpoints", config, prepared.inputs, prepared.target)
     loader = _loaders(config, built, prepared)
     state = trainer.fit(
         built.fitted.model, loader, len(loader(0)), resume=resume, stop_after_epochs=stop_after_epochs
