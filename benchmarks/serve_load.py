@@ -2,8 +2,9 @@
 
 Trains a small text + image + number classifier, starts ``polyfuse serve`` on 127.0.0.1 (never
 another address), then sends single-row requests from closed-loop asyncio clients at each
-concurrency, each level bounded in requests and in seconds. Prints requests/s, p50/p99 latency and
-errors; the server's RSS before and after ``--memory-requests`` more requests; and, with
+concurrency, each level bounded in requests and in seconds. Prints requests/s, p50/p99 latency,
+errors and the server's CPU time per request (user + system: what a request costs, whatever else
+shares the cores); the server's RSS before and after ``--memory-requests`` more requests; and, with
 ``--malformed N``, N malformed requests (every answer must be a 4xx, the server healthy after).
 
 Two clients: ``httpx`` (one AsyncClient per concurrent connection) and ``raw`` (a minimal HTTP/1.1
@@ -126,6 +127,16 @@ def rss_mb(pid: int) -> float:
     return total / 1024
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its children (workers), seconds."""
+    pids = [pid] + [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    ticks = 0
+    for p in pids:
+        fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 # ------------------------------------------------------------------ clients
 Sender = Callable[[], Awaitable[int]]
 
@@ -209,8 +220,8 @@ HUGE = b'{"rows": [{"description": "' + b"x" * (32 * 2**20) + b'"}]}'
 """Just over the default 32 MB body limit."""
 
 
-def malformed_request(rng: random.Random, png: bytes, wav: bytes) -> dict[str, Any]:
-    """One malformed request's httpx keyword arguments (bad base64, wrong types, huge bodies, ...)."""
+def malformed_request(rng: random.Random, png: bytes, wav: bytes) -> tuple[str, dict[str, Any]]:
+    """One malformed request: its kind and its httpx keyword arguments."""
     crafted = bytearray(wav)
     crafted[24:28] = rng.choice([1, 7, 999, 10**9]).to_bytes(4, "little")  # the header's sample rate
     bomb = bytearray(png)
@@ -224,37 +235,46 @@ def malformed_request(rng: random.Random, png: bytes, wav: bytes) -> dict[str, A
         b'--b\r\nContent-Disposition: form-data; name="photo"; filename="p.png"\r\n\r\n'
         + png[: rng.randint(0, 60)]
     )
-    choices: list[dict[str, Any]] = [
-        {"json": {"rows": [{"photo": "%%%" + "A" * rng.randint(0, 50)}]}},
-        {"json": {"rows": [{rng.choice(["weight", "description", "photo"]): [1, {"a": None}]}]}},
-        {"content": bytes(rng.getrandbits(8) for _ in range(rng.randint(1, 200))), "headers": json_type},
-        {"content": HUGE, "headers": json_type},
-        {"content": part, "headers": {"content-type": "multipart/form-data; boundary=b"}},
-        {"json": {"rows": [{"photo": b64(bomb)}]}},
-        {"json": {"rows": [{"photo": b64(png[: rng.randint(0, len(png) - 1)])}]}},
-        {"json": {"rows": [{"sound": b64(crafted)}]}},
-        {"json": {"rows": [{}] * 300}},
-        {"json": {"rows": [{"colour": "red"}]}},
-        {"content": b"rows", "headers": {"content-type": "application/xml"}},
-    ]
-    return rng.choice(choices)
+    kinds: dict[str, dict[str, Any]] = {
+        "bad base64": {"json": {"rows": [{"photo": "%%%" + "A" * rng.randint(0, 50)}]}},
+        "wrong type": {
+            "json": {"rows": [{rng.choice(["weight", "description", "photo"]): [1, {"a": None}]}]}
+        },
+        "not json": {
+            "content": bytes(rng.getrandbits(8) for _ in range(rng.randint(1, 200))),
+            "headers": json_type,
+        },
+        "huge body": {"content": HUGE, "headers": json_type},
+        "truncated multipart": {
+            "content": part,
+            "headers": {"content-type": "multipart/form-data; boundary=b"},
+        },
+        "bomb image": {"json": {"rows": [{"photo": b64(bomb)}]}},
+        # cut inside the pixel data (a cut in the last ~21 bytes, CRC and IEND, leaves a decodable image)
+        "truncated image": {"json": {"rows": [{"photo": b64(png[: rng.randint(0, len(png) - 32)])}]}},
+        "crafted wav": {"json": {"rows": [{"sound": b64(crafted)}]}},
+        "too many rows": {"json": {"rows": [{}] * 300}},
+        "unknown column": {"json": {"rows": [{"colour": "red"}]}},
+        "wrong content type": {"content": b"rows", "headers": {"content-type": "application/xml"}},
+    }
+    kind = rng.choice(sorted(kinds))
+    return kind, kinds[kind]
 
 
 def run_malformed(port: int, count: int, png: bytes) -> dict[str, Any]:
+    """``count`` malformed requests; their status codes by kind, and whether /health answers after."""
     rng = random.Random(0)
     wav = _silence_wav()
-    statuses: dict[int, int] = {}
+    statuses: dict[str, dict[int, int]] = {}
     started = time.perf_counter()
     with httpx.Client(base_url=f"http://{HOST}:{port}", timeout=60) as http:
         for _ in range(count):
-            status = http.post("/predict", **malformed_request(rng, png, wav)).status_code
-            statuses[status] = statuses.get(status, 0) + 1
+            kind, request = malformed_request(rng, png, wav)
+            status = http.post("/predict", **request).status_code
+            statuses.setdefault(kind, {})
+            statuses[kind][status] = statuses[kind].get(status, 0) + 1
         healthy = http.get("/health").status_code == 200
-    return {
-        "statuses": dict(sorted(statuses.items())),
-        "healthy": healthy,
-        "seconds": time.perf_counter() - started,
-    }
+    return {"statuses": statuses, "healthy": healthy, "seconds": time.perf_counter() - started}
 
 
 def main() -> None:
@@ -289,15 +309,21 @@ def main() -> None:
             for client in args.clients.split(","):
                 for concurrency in map(int, args.concurrency.split(",")):
                     asyncio.run(load(port, body, client, concurrency, min(200, args.requests), 5))  # warm
+                    cpu = cpu_seconds(server.pid)
                     result = asyncio.run(load(port, body, client, concurrency, args.requests, args.seconds))
+                    result["server_cpu_ms"] = (
+                        1000 * (cpu_seconds(server.pid) - cpu) / max(1, result["requests"])
+                    )
                     rows.append(result)
                     print(json.dumps(result), flush=True)
-            print("\n| client | concurrency | requests | req/s | p50 ms | p99 ms | errors |")
-            print("|---|---|---|---|---|---|---|")
+            print(
+                "\n| client | concurrency | requests | req/s | p50 ms | p99 ms | errors | server CPU ms/req |"
+            )
+            print("|---|---|---|---|---|---|---|---|")
             for r in rows:
                 print(
                     f"| {r['client']} | {r['concurrency']} | {r['requests']} | {r['rps']:.0f} | "
-                    f"{r['p50']:.1f} | {r['p99']:.1f} | {r['errors']} |"
+                    f"{r['p50']:.1f} | {r['p99']:.1f} | {r['errors']} | {r['server_cpu_ms']:.2f} |"
                 )
             if args.memory_requests:
                 before = rss_mb(server.pid)

@@ -24,6 +24,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--max-wait-ms", type=float, default=2.0, help="longest wait to fill a batch")
     p.add_argument("--max-queue", type=int, default=1024, help="rows waiting before 503 answers")
     p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for a prediction (504)")
+    p.add_argument("--read-timeout", type=float, default=10.0, help="seconds to receive a body (408)")
     p.add_argument("--max-request-mb", type=float, default=32.0, help="largest request body (413)")
     p.add_argument("--max-rows", type=int, default=256, help="most rows per request")
     p.add_argument("--max-media-mb", type=float, default=8.0, help="largest image or audio file")
@@ -51,6 +52,7 @@ def settings_values(args: argparse.Namespace) -> dict[str, Any]:
         "max_wait_ms": args.max_wait_ms,
         "max_queue": args.max_queue,
         "timeout_s": args.timeout,
+        "read_timeout_s": args.read_timeout,
         "max_request_bytes": int(args.max_request_mb * 2**20),
         "max_rows": args.max_rows,
         "max_media_bytes": int(args.max_media_mb * 2**20),

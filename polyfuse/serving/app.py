@@ -202,7 +202,7 @@ def create_app(predictor: Predictor, settings: ServeSettings | None = None) -> F
             raise HTTPException(
                 503, "the server is busy: retry shortly", headers={"Retry-After": "1"}
             ) from None
-        except TimeoutError:
+        except asyncio.TimeoutError:  # the builtin TimeoutError from Python 3.11 on
             metrics.rejected.labels("timeout").inc()
             raise HTTPException(504, f"no prediction within {settings.timeout_s:g} s") from None
         failed = [a["error"] for a in answers if a.get("error")]

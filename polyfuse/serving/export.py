@@ -14,7 +14,10 @@ to adapt. Legend: B batch.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
+import re
 import warnings
 from collections.abc import Collection
 from pathlib import Path
@@ -209,7 +212,7 @@ def export_onnx(predictor: Predictor, out_dir: str | Path, opset: int = OPSET) -
             _export(module, example, layout, dynamic, path, opset, exporter)
             worst = verify_graph(path, module, (example, short, longer), layout)
         except Exception as error:  # exporters and onnxruntime raise many kinds
-            failures.append(f"{exporter}: {type(error).__name__}: {str(error).strip().splitlines()[0][:300]}")
+            failures.append(f"{exporter}: {_reason(error)}")
             continue
         if worst <= VERIFY_TOLERANCE:
             break
@@ -240,7 +243,12 @@ def _export(
         auto = torch.export.Dim.AUTO
         options = {"dynamic_shapes": {"tensors": tuple({d: auto for d in dynamic[n]} for n in names)}}
         options["dynamo"] = True
-    with torch.no_grad(), warnings.catch_warnings():
+        options["verbose"] = False
+    quiet = logging.getLogger("onnxscript")  # its optimizer logs a warning per unfolded Split
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    with torch.no_grad(), warnings.catch_warnings(), contextlib.ExitStack() as stack:
+        stack.callback(quiet.setLevel, level)
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation, torch.export's notes
         torch.onnx.export(
             module,
@@ -271,6 +279,15 @@ def verify_graph(
                 expected = module(*named.values())
             worst = max(worst, *(float(abs(g - e.numpy()).max()) for g, e in zip(got, expected, strict=True)))
     return worst
+
+
+def _reason(error: Exception) -> str:
+    """One line on why an exporter failed (torch.export's summary line when it gives one)."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error)).strip()
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    summary = [line for line in lines if line.startswith("<class '")]
+    line = summary[0].split(">: ", 1)[-1] if summary else (lines[0] if lines else "")
+    return f"{type(error).__name__}: {line[:300]}"
 
 
 def _resized(batch: Batch, size: int) -> Batch:

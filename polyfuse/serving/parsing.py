@@ -37,7 +37,7 @@ async def read_body(request: Request, limit: int, timeout_s: float) -> bytes:
 
     try:
         await asyncio.wait_for(consume(), timeout_s)
-    except TimeoutError:
+    except asyncio.TimeoutError:  # the builtin TimeoutError from Python 3.11 on
         raise HTTPException(408, f"the request body did not arrive within {timeout_s:g} s") from None
     return b"".join(chunks)
 

@@ -277,3 +277,28 @@ def test_queue_full_is_503_and_timeout_is_504(loaded: Predictor) -> None:
         first.join()
         second.join()
         assert c.get("/health").status_code == 200
+
+
+def test_a_row_the_model_raises_on_fails_alone(loaded: Predictor) -> None:
+    class Fragile:
+        """The predictor, except that it raises on any frame with the text 'boom'."""
+
+        def __init__(self, inner: Predictor) -> None:
+            self.inner = inner
+            self.fitted = inner.fitted
+
+        def predict(self, frame: pd.DataFrame, **kwargs: Any) -> pd.DataFrame:
+            if (frame["description"] == "boom").any():
+                raise RuntimeError("boom")
+            return self.inner.predict(frame, **kwargs)
+
+    with make_client(loaded, warmup=False) as c:
+        c.app.state.service.predictor = Fragile(loaded)  # type: ignore[attr-defined]
+        mixed = c.post("/predict", json={"rows": [{"description": "calm"}, {"description": "boom"}]})
+        assert mixed.status_code == 200
+        answers = mixed.json()["rows"]
+        assert answers[0]["prediction"] in CLASSES
+        assert answers[1] == {"error": "internal error: the model raised RuntimeError"}
+        alone = c.post("/predict", json={"rows": [{"description": "boom"}]})
+        assert alone.status_code == 500 and alone.json()["detail"] == "the model failed on every row"
+        assert c.get("/health").status_code == 200

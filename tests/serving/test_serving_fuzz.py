@@ -134,3 +134,17 @@ def test_malformed_requests_are_4xx_with_a_message_and_the_server_survives(live:
     assert len(seen) == 12  # every kind was sent
     assert seen["huge body"] == {413} and seen["too many rows"] == {422} and seen["not json"] <= {400, 422}
     assert seen["wrong content type"] == {415}
+
+
+def test_a_body_that_stops_arriving_is_a_408(loaded: Predictor) -> None:
+    import socket
+
+    with LiveServer(create_app(loaded, ServeSettings(read_timeout_s=0.5, warmup=False))) as server:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            head = b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            head += b"Content-Length: 100\r\n\r\n"
+            sock.sendall(head + b'{"rows": [')  # then nothing more
+            reply = sock.recv(4096)
+        assert reply.startswith(b"HTTP/1.1 408"), reply[:200]
+        assert b"did not arrive within 0.5 s" in reply
+        assert httpx.get(f"{server.url}/health").status_code == 200
