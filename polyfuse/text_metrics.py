@@ -70,9 +70,11 @@ def generation_metrics(
     metrics["chrf_score"] = float(CHRF().corpus_score(hyps, streams).score)  # type: ignore[arg-type]
     metrics["rougeL_score"] = _rouge_l(hyps, refs, cjk)
     metrics["cider_score"] = _cider(hyps, refs, cjk)
-    metrics["exact_match_score"] = 100.0 * sum(
-        normalise(h) in {normalise(r) for r in rs} for h, rs in zip(hyps, refs, strict=True)
-    ) / len(hyps)
+    metrics["exact_match_score"] = (
+        100.0
+        * sum(normalise(h) in {normalise(r) for r in rs} for h, rs in zip(hyps, refs, strict=True))
+        / len(hyps)
+    )
     metrics.update(_error_rates(hyps, refs))
     metrics["num_groups"] = len(hyps)
     return metrics

@@ -42,6 +42,7 @@ class TargetProcessor(ABC):
     def configure(self, input_columns: Sequence[str], strict_missing: bool) -> None:
         """Told before :meth:`fit`: the model's input columns and whether an empty target is a bad
         row (``data.missing: error``). Default: ignored (targets that need them keep them)."""
+        return None
 
     @property
     def num_outputs(self) -> int:

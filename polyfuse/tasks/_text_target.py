@@ -115,7 +115,9 @@ class TextTarget(TargetProcessor):
 
     # ------------------------------------------------------------------ fitting
     def fit(self, values: Sequence[Any]) -> TextTarget:
-        texts = [as_text(v["text"]) for v in values if not is_missing(v["text"]) and as_text(v["text"]).strip()]
+        texts = [
+            as_text(v["text"]) for v in values if not is_missing(v["text"]) and as_text(v["text"]).strip()
+        ]
         if not texts:
             raise ValueError("the target column has no text to learn a vocabulary from")
         if self.tokenizer in ("word", "char", "bpe"):

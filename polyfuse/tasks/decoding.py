@@ -182,7 +182,8 @@ def _beam(
         best_live = beam_scores.max(1).values
         if all(
             len(finished[b]) >= k
-            and max(s for s, _ in finished[b]) >= float(best_live[b]) / (max(step + 1, 1) ** options.length_penalty)
+            and max(s for s, _ in finished[b])
+            >= float(best_live[b]) / (max(step + 1, 1) ** options.length_penalty)
             for b in range(batch)
         ):
             break

@@ -77,7 +77,9 @@ def _memory_dim(config: DecoderConfig) -> int:
     return int(getattr(config, "dim", 256))
 
 
-@register_task("generation", GenerationConfig, "text generation (captions, transcripts, answers) by a decoder")
+@register_task(
+    "generation", GenerationConfig, "text generation (captions, transcripts, answers) by a decoder"
+)
 class GenerationTask(Task):
     """A decoder writes the target text, conditioned on every input's tokens."""
 
@@ -174,7 +176,13 @@ class GenerationTask(Task):
         refs: list[list[str]] = []
         first: list[int] = []
         for i, (group, text, ref, ok) in enumerate(
-            zip(outputs["group"], outputs["text"], outputs["reference"], outputs["valid"].tolist(), strict=True)
+            zip(
+                outputs["group"],
+                outputs["text"],
+                outputs["reference"],
+                outputs["valid"].tolist(),
+                strict=True,
+            )
         ):
             if group not in groups:
                 groups[group] = len(hyps)
@@ -188,7 +196,7 @@ class GenerationTask(Task):
 
     def metrics(self, outputs: StepOutputs) -> dict[str, Any]:
         hyps, refs, _ = self.grouped(outputs)
-        metrics = generation_metrics(hyps, refs) if hyps else {"num_groups": 0}
+        metrics: dict[str, Any] = generation_metrics(hyps, refs) if hyps else {"num_groups": 0}
         sums = outputs["loss_sum"].sum(0)
         metrics["task_loss"] = float(sums[0] / sums[1].clamp(min=1))
         metrics["empty_generations"] = int(sum(not str(t).strip() for t in outputs["text"]))

@@ -70,7 +70,9 @@ DECODERS: Registry[type[Decoder]] = Registry("decoder")
 D = TypeVar("D", bound=type[Decoder])
 
 
-def register_decoder(name: str, config: type[DecoderConfig], description: str | None = None) -> Callable[[D], D]:
+def register_decoder(
+    name: str, config: type[DecoderConfig], description: str | None = None
+) -> Callable[[D], D]:
     """Decorator: register a decoder class under ``name``; returns the class unchanged."""
     return DECODERS.register(name, config, description)  # type: ignore[return-value]
 

@@ -75,13 +75,17 @@ class _Layer(nn.Module):
         return a.split(a.k(memory)), a.split(a.v(memory))  # (B, H, S, D/H) each
 
 
-@register_decoder("transformer", TransformerDecoderConfig, "transformer decoder, cross-attention over input tokens")
+@register_decoder(
+    "transformer", TransformerDecoderConfig, "transformer decoder, cross-attention over input tokens"
+)
 class TransformerDecoder(Decoder):
     """Token + position embeddings -> layers -> norm -> vocabulary logits."""
 
     config: TransformerDecoderConfig
 
-    def __init__(self, config: TransformerDecoderConfig, vocab_size: int, max_length: int, memory_dim: int) -> None:
+    def __init__(
+        self, config: TransformerDecoderConfig, vocab_size: int, max_length: int, memory_dim: int
+    ) -> None:
         super().__init__(config, vocab_size, max_length, memory_dim)
         if config.dim % config.num_heads:
             raise ValueError(f"dim {config.dim} is not divisible by num_heads {config.num_heads}")
@@ -90,8 +94,9 @@ class TransformerDecoder(Decoder):
         self.memory_in = nn.Linear(memory_dim, config.dim) if memory_dim != config.dim else nn.Identity()
         self.layers = nn.ModuleList(_Layer(config) for _ in range(config.num_layers))
         self.norm = nn.LayerNorm(config.dim)
-        # a tied output layer reads the embedding matrix (no second parameter: safetensors refuses shared ones)
-        self.head = None if config.tie_embeddings else nn.Linear(config.dim, vocab_size, bias=False)
+        # tied: the output layer reads the embedding matrix (safetensors refuses shared parameters)
+        untied = nn.Linear(config.dim, vocab_size, bias=False)
+        self.head: nn.Linear | None = None if config.tie_embeddings else untied
         nn.init.normal_(self.embed.weight, std=0.02)
 
     @staticmethod
@@ -105,9 +110,12 @@ class TransformerDecoder(Decoder):
         bias = self._bias(memory_mask).to(memory.dtype)
         positions = torch.arange(ids.shape[1], device=ids.device)
         x = self.embed(ids) + self.position(positions)  # (B, T, D)
-        for layer in self.layers:
+        for layer in self._layers():
             x = layer(x, layer.memory_kv(memory), bias, None)
         return self._logits(self.norm(x))  # (B, T, V)
+
+    def _layers(self) -> list[_Layer]:
+        return list(self.layers)  # type: ignore[arg-type]
 
     def _logits(self, x: Tensor) -> Tensor:
         return F.linear(x, self.embed.weight) if self.head is None else self.head(x)
@@ -115,7 +123,7 @@ class TransformerDecoder(Decoder):
     def start(self, memory: Tensor, memory_mask: Tensor) -> DecoderState:
         memory = self.memory_in(memory)
         return {
-            "memory_kv": [layer.memory_kv(memory) for layer in self.layers],
+            "memory_kv": [layer.memory_kv(memory) for layer in self._layers()],
             "bias": self._bias(memory_mask).to(memory.dtype),
             "cache": [[None, None] for _ in self.layers],
             "step": 0,
@@ -124,7 +132,7 @@ class TransformerDecoder(Decoder):
     def step(self, ids: Tensor, state: DecoderState) -> Tensor:
         position = min(int(state["step"]), self.max_length - 1)
         x = self.embed(ids)[:, None, :] + self.position.weight[position]  # (B, 1, D)
-        for layer, kv, cache in zip(self.layers, state["memory_kv"], state["cache"], strict=True):
+        for layer, kv, cache in zip(self._layers(), state["memory_kv"], state["cache"], strict=True):
             x = layer(x, kv, state["bias"], cache)
         state["step"] = int(state["step"]) + 1
         return self._logits(self.norm(x[:, 0]))  # (B, V)
@@ -134,7 +142,9 @@ class TransformerDecoder(Decoder):
             return None if t is None else t.index_select(0, index)
 
         return {
-            "memory_kv": [(k.index_select(0, index), v.index_select(0, index)) for k, v in state["memory_kv"]],
+            "memory_kv": [
+                (k.index_select(0, index), v.index_select(0, index)) for k, v in state["memory_kv"]
+            ],
             "bias": state["bias"].index_select(0, index),
             "cache": [[pick(k), pick(v)] for k, v in state["cache"]],
             "step": state["step"],
