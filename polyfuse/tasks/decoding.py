@@ -73,6 +73,9 @@ def decode(
         ``ids[b][k]`` token lists (no BOS/EOS) and scores (B, K), best first, K = ``num_return``.
     """
     length = min(options.max_length or max_length, max_length) - 1
+    if length <= 0:  # no room for a token: empty texts
+        k = options.num_return
+        return [[[] for _ in range(k)] for _ in range(memory.shape[0])], torch.zeros(memory.shape[0], k)
     if options.strategy == "beam":
         return _beam(decoder, memory, mask, options, bos, eos, length)
     k = options.num_return

@@ -98,6 +98,7 @@ class GenerationTask(Task):
         self.memory = MemoryBuilder(dims.input_dims, width)
         self.decoder = create_decoder(config.decoder, target.num_outputs, config.max_length, width)
         self.decoding = config.decoding
+        self.valid_decoding = config.valid_decoding
 
     @classmethod
     def needs_fusion(cls, config: TaskConfig) -> bool:
@@ -112,11 +113,16 @@ class GenerationTask(Task):
         target.columns = columns
         return target
 
-    def set_decoding(self, **options: Any) -> DecodingConfig:
-        """Override decoding options for the next predictions (e.g. ``strategy="sample"``)."""
-        self.decoding = self.decoding.model_copy(update=options)
-        DecodingConfig.model_validate(self.decoding.model_dump())
-        return self.decoding
+    def set_decoding(self, validation: bool = False, **options: Any) -> DecodingConfig:
+        """Override decoding options of the next predictions (e.g. ``strategy="sample"``), or with
+        ``validation`` of the next evaluations (``Predictor.evaluate`` scores what this decodes)."""
+        current = self.valid_decoding if validation else self.decoding
+        updated = DecodingConfig.model_validate({**current.model_dump(), **options})
+        if validation:
+            self.valid_decoding = updated
+        else:
+            self.decoding = updated
+        return updated
 
     # ------------------------------------------------------------------ steps
     def _memory(self, out: Fused) -> tuple[Tensor, Tensor]:
@@ -142,11 +148,22 @@ class GenerationTask(Task):
     def training_step(self, out: Fused, batch: Batch) -> dict[str, Tensor]:
         return {"task_loss": self._loss(out, batch.target)}
 
-    def _generate(self, out: Fused, options: DecodingConfig) -> StepOutputs:
+    def _generate(self, out: Fused, options: DecodingConfig, groups: list[str] | None = None) -> StepOutputs:
+        """Decode every row; with ``groups``, rows of one group (identical inputs) decode once."""
         memory, mask = self._memory(out)
+        rows = list(range(memory.shape[0]))
+        if groups is not None:
+            first: dict[str, int] = {}
+            rows = [first.setdefault(g, i) for i, g in enumerate(groups)]
+        unique = sorted(set(rows))
+        index = torch.tensor(unique, device=memory.device)
         t = self.target
-        ids, scores = decode(self.decoder, memory, mask, options, t.bos_id, t.eos_id, self.config.max_length)
-        texts = [[t.decode(seq) for seq in row] for row in ids]
+        ids, scores = decode(
+            self.decoder, memory[index], mask[index], options, t.bos_id, t.eos_id, self.config.max_length
+        )
+        at = {row: j for j, row in enumerate(unique)}
+        texts = [[t.decode(seq) for seq in ids[at[r]]] for r in rows]
+        scores = scores[torch.tensor([at[r] for r in rows])]
         step: StepOutputs = {"text": [row[0] for row in texts], "score": scores[:, 0]}
         if options.num_return > 1:
             step["candidates"] = texts
@@ -157,7 +174,7 @@ class GenerationTask(Task):
         return self._generate(out, self.decoding)
 
     def validation_step(self, out: Fused, batch: Batch) -> StepOutputs:
-        step = self._generate(out, self.config.valid_decoding)
+        step = self._generate(out, self.valid_decoding, batch.target["group"])
         sums = self._loss(out, batch.target, reduce=False)
         return {
             **step,

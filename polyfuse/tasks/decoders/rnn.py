@@ -42,7 +42,7 @@ class RnnDecoder(Decoder):
         self.score = nn.Linear(c.attention_dim, 1)
         self.gate = nn.Linear(c.dim, memory_dim)
         self.init_h = nn.Linear(memory_dim, c.dim)
-        self.init_c = nn.Linear(memory_dim, c.dim)
+        self.init_c = nn.Linear(memory_dim, c.dim) if c.cell == "lstm" else None
         cell = nn.LSTMCell if c.cell == "lstm" else nn.GRUCell
         self.cell = cell(c.embed_dim + memory_dim, c.dim)
         self.drop = nn.Dropout(c.dropout)
@@ -58,7 +58,7 @@ class RnnDecoder(Decoder):
             "h": torch.tanh(self.init_h(mean)),
             "step": 0,
         }
-        if self.config.cell == "lstm":
+        if self.init_c is not None:
             state["c"] = torch.tanh(self.init_c(mean))
         return state
 
