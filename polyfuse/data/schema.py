@@ -156,7 +156,7 @@ def infer_task(series: pd.Series, delimiter: str = "|") -> tuple[str, str]:
         return "multilabel", f"label strings contain the delimiter {delimiter!r}"
     n_unique = values.astype(str).nunique()
     if textual and n_unique > 50 and n_unique > 0.3 * len(values):
-        words = values.astype(str).str.split().str.len().mean()
+        words = float(values.astype(str).map(lambda v: len(v.split())).mean())
         if words >= 3:
             return "generation", (
                 f"free text label ({n_unique} distinct values, {words:.1f} words on average): text"
