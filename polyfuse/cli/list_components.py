@@ -11,7 +11,7 @@ from polyfuse._registry import Registry
 def add_parser(sub: Any) -> None:
     """Register the subcommand."""
     p = sub.add_parser("list", help="list registered encoders, fusions or tasks")
-    p.add_argument("kind", choices=["encoders", "fusions", "tasks"])
+    p.add_argument("kind", choices=["encoders", "fusions", "tasks", "decoders"])
     p.set_defaults(run=run)
 
 
@@ -34,8 +34,14 @@ def run(args: argparse.Namespace) -> int:
     from polyfuse.encoders import ENCODERS
     from polyfuse.fusion import FUSIONS
     from polyfuse.tasks import TASKS
+    from polyfuse.tasks.decoders import DECODERS
 
-    registries: dict[str, Registry[Any]] = {"encoders": ENCODERS, "fusions": FUSIONS, "tasks": TASKS}
+    registries: dict[str, Registry[Any]] = {
+        "encoders": ENCODERS,
+        "fusions": FUSIONS,
+        "tasks": TASKS,
+        "decoders": DECODERS,
+    }
     registry = registries[args.kind]
     print(describe(registry))
     return 0

@@ -303,3 +303,39 @@ def test_predict_handles_absent_inputs_and_empty_generations(trained: tuple[Pred
     finally:
         task.set_decoding(max_length=None)
     assert frame["empty"].all() and (frame["prediction"] == "").all()
+
+
+def test_cli_predict_num_return_and_decoding_overrides(
+    trained: tuple[Predictor, Path], tmp_path: Path
+) -> None:
+    from polyfuse.cli.main import main
+
+    _, bundle = trained
+    data = tmp_path / "rows.csv"
+    _table(4).drop(columns="caption").to_csv(data, index=False)
+    out = tmp_path / "out.csv"
+    assert main(["predict", str(bundle), str(data), "-o", str(out), "--num-return", "2"]) == 0
+    frame = pd.read_csv(out, keep_default_na=False)
+    assert {"prediction", "score", "prediction_2", "score_2"} <= set(frame.columns) and len(frame) == 4
+    assert (frame["score"] >= frame["score_2"]).all()
+    sampled = tmp_path / "sampled.csv"
+    options = ["--decoding", "strategy=sample", "--decoding", "top_k=3", "--decoding", "seed=3"]
+    assert main(["predict", str(bundle), str(data), "-o", str(sampled), *options]) == 0
+    assert len(pd.read_csv(sampled)) == 4
+    assert main(["predict", str(bundle), str(data), "-o", str(out), "--decoding", "strategy=nucleus"]) == 2
+
+
+def test_evaluation_suite_gallery_report_and_absence(trained: tuple[Predictor, Path], tmp_path: Path) -> None:
+    from polyfuse.evaluation.report import write_evaluation_report
+    from polyfuse.evaluation.suite import run_evaluation
+
+    predictor, _ = trained
+    table = pd.concat([_table(12), _table(6).assign(caption="the " + _table(6)["caption"])])
+    results = run_evaluation(predictor, table, robustness=True, levels=[0.0, 0.5])
+    gallery = results["gallery"]
+    assert gallery["best"] and len(gallery["best"][0]["references"]) >= 2  # grouped references
+    assert results["absence"]["metric"] == "bleu4_score" or results["absence"]["subsets"]
+    scores = {tuple(s["removed"]): s["score"] for s in results["absence"]["subsets"]}
+    assert scores[()] >= scores[tuple(sorted(scores, key=len)[-1])]  # all inputs beat none
+    html = write_evaluation_report(tmp_path / "report.html", results).read_text()
+    assert "Generations" in html and "generated: " in html
