@@ -162,7 +162,8 @@ class TextTarget(TargetProcessor):
         return {"text": row.get(self.columns[0]), "group": hashlib.sha1(raw.encode()).hexdigest()[:16]}
 
     def encode(self, value: Any) -> dict[str, Any]:
-        """One target -> ``{"ids": (T,) long, "valid": bool, "text": str, "group": str}``.
+        """One target -> ``{"ids": T ints, "valid": bool, "text": str, "group": str}`` (plain values:
+        rows compare with ``==``; :meth:`collate` makes the tensors).
 
         An empty target gives ``valid=False`` (no loss, no reference) unless ``strict_missing``.
         """
@@ -175,7 +176,7 @@ class TextTarget(TargetProcessor):
         text = "" if empty else as_text(text)
         ids = self.tok_.encode(text).ids[: self.max_length - 2] if text else []
         return {
-            "ids": torch.tensor([self.bos_id, *ids, self.eos_id], dtype=torch.long),
+            "ids": (self.bos_id, *ids, self.eos_id),
             "valid": not empty,
             "text": text,
             "group": value.get("group", ""),
@@ -186,7 +187,7 @@ class TextTarget(TargetProcessor):
         longest = max((len(item["ids"]) for item in items), default=2)
         ids = torch.full((len(items), longest), self.pad_id, dtype=torch.long)
         for i, item in enumerate(items):
-            ids[i, : len(item["ids"])] = item["ids"]
+            ids[i, : len(item["ids"])] = torch.tensor(item["ids"], dtype=torch.long)
         return {
             "ids": ids,
             "valid": torch.tensor([bool(item["valid"]) for item in items], dtype=torch.bool),

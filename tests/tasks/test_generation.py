@@ -50,9 +50,7 @@ def test_text_target_round_trips_text_and_state() -> None:
     fresh = TextTarget()
     fresh.columns = ["caption"]
     fresh.set_state(json.loads(json.dumps(target.get_state())))
-    assert (
-        fresh.encode("two blue squares")["ids"].tolist() == target.encode("two blue squares")["ids"].tolist()
-    )
+    assert fresh.encode("two blue squares") == target.encode("two blue squares")
     batch = target.collate([target.encode("a red circle"), target.encode("two blue squares .")])
     assert batch["ids"].shape == (2, 6) and batch["ids"][0, -1] == target.pad_id
 
@@ -62,7 +60,7 @@ def test_empty_long_and_non_utf8_targets() -> None:
     assert target.empty_ == 2 and target.truncated_ == 1
     assert len(target.encode("one two three four five six seven")["ids"]) == 5
     empty = target.encode({"text": "  ", "group": "g"})
-    assert not empty["valid"] and empty["ids"].tolist() == [target.bos_id, target.eos_id]
+    assert not empty["valid"] and empty["ids"] == (target.bos_id, target.eos_id)
     target.strict_missing = True
     with pytest.raises(BadValueError, match="empty"):
         target.encode({"text": None, "group": "g"})
