@@ -19,6 +19,7 @@ def registries() -> dict[str, Registry[Any]]:
     from polyfuse.fusion import FUSIONS
     from polyfuse.fusion.alignment import ALIGNMENTS
     from polyfuse.tasks import TASKS
+    from polyfuse.tasks.decoders import DECODERS
     from polyfuse.tasks.heads import HEADS
 
     return {
@@ -26,6 +27,7 @@ def registries() -> dict[str, Registry[Any]]:
         "fusions": FUSIONS,
         "tasks": TASKS,
         "heads": HEADS,
+        "decoders": DECODERS,
         "processors": PROCESSORS,
         "alignments": ALIGNMENTS,
         "noise": INJECTORS,

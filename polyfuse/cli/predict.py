@@ -22,6 +22,14 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--proba", action="store_true", help="add class probabilities")
     p.add_argument("--chunk-rows", type=int, default=4096, help="rows read at a time")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (off anyway without a TTY)")
+    p.add_argument(
+        "--decoding",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="text generation: override a decoding option (strategy=beam, beam_size=5, top_p=0.9, ...)",
+    )
+    p.add_argument("--num-return", type=int, help="text generation: the N best texts with their scores")
     p.set_defaults(run=run)
 
 
@@ -36,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
     with user_errors():
         output = preflight_output(args.output, kind="file")
         predictor = load_predictor(args.bundle)
+        _set_decoding(predictor, args.decoding, args.num_return)
         check_prediction_columns(read_columns(args.data), predictor.fitted.schema, str(args.data))
         progress = progress_enabled(not args.no_progress)
         chunks = predictor.iter_predict(args.data, args.proba, args.chunk_rows, progress)
@@ -53,3 +62,28 @@ def run(args: argparse.Namespace) -> int:
             ) from None
     print(f"{rows} rows predicted into {args.output}; {failed} rows failed (see the error column)")
     return 0
+
+
+def _set_decoding(predictor: Any, options: list[str], num_return: int | None) -> None:
+    """Apply ``--decoding KEY=VALUE`` and ``--num-return`` to a generation task's decoding."""
+    from polyfuse.cli._common import CliError
+
+    updates: dict[str, Any] = {}
+    for option in options:
+        key, sep, value = option.partition("=")
+        if not sep:
+            raise CliError(f"--decoding takes KEY=VALUE, got {option!r}")
+        updates[key.strip()] = value.strip()
+    if num_return is not None:
+        updates["num_return"] = num_return
+    if not updates:
+        return
+    task = predictor.fitted.model.task
+    if not hasattr(task, "set_decoding"):
+        raise CliError(f"--decoding and --num-return apply to text generation, not to task {task.name!r}")
+    if "num_return" in updates and updates.get("strategy", task.decoding.strategy) == "beam":
+        updates.setdefault("beam_size", max(int(updates["num_return"]), task.decoding.beam_size))
+    try:
+        task.set_decoding(**updates)
+    except ValueError as error:
+        raise CliError(f"--decoding: {error}") from None

@@ -189,6 +189,14 @@ def infer_task(series: pd.Series, delimiter: str = "|") -> tuple[str, str]:
     if textual and values.astype(str).str.contains(delimiter, regex=False).mean() > 0.1:
         return "multilabel", f"label strings contain the delimiter {delimiter!r}"
     n_unique = values.astype(str).nunique()
+    if textual and n_unique > 50 and n_unique > 0.3 * len(values):
+        words = float(values.astype(str).map(lambda v: len(v.split())).mean())
+        if words >= 3:
+            return "generation", (
+                f"free text label ({n_unique} distinct values, {words:.1f} words on average): text"
+                " generation by a decoder, not a classifier of that many classes"
+                " (set model.task.type to override)"
+            )
     if n_unique <= 2:
         return "binary", f"{n_unique} distinct label values"
     numeric = pd.to_numeric(values, errors="coerce")

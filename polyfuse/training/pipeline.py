@@ -97,6 +97,9 @@ def prepare(config: Config, schema: Schema, train: Table, valid: Table, resume: 
     for spec in inputs:
         spec.processor.fit(input_values(train, spec))
     if target is not None:
+        target.configure(
+            [c for cols in schema.inputs().values() for c in cols], config.data.missing == "error"
+        )
         records: list[dict[str, Any]] = train.frame.to_dict("records")  # type: ignore[assignment]
         target.fit([target.value(row) for row in records])
     return Prepared(task, inputs, target, train, valid)

@@ -24,6 +24,7 @@ from polyfuse.evaluation.noise import INJECTORS
 from polyfuse.fusion import FUSIONS
 from polyfuse.fusion.alignment import ALIGNMENTS
 from polyfuse.tasks import TASKS
+from polyfuse.tasks.decoders import DECODERS
 from polyfuse.tasks.heads import HEADS
 
 PACKAGES: dict[str, Registry[Any]] = {
@@ -34,6 +35,7 @@ PACKAGES: dict[str, Registry[Any]] = {
     "polyfuse.fusion.alignment": ALIGNMENTS,
     "polyfuse.tasks": TASKS,
     "polyfuse.tasks.heads": HEADS,
+    "polyfuse.tasks.decoders": DECODERS,
 }
 """Each component package and the registry its modules register into (subpackages included, unless
 they are component packages of their own)."""

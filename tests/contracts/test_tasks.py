@@ -61,6 +61,10 @@ FIXTURES: dict[str, TaskFixture] = {
     "multiclass": TaskFixture(_cycle(["cat", "dog", "bird"])),
     "regression": TaskFixture(_cycle([1.5, -2.0, 0.25, 7.0])),
     "multilabel": TaskFixture(_cycle(["a|b", "", "c", "b"])),
+    "generation": TaskFixture(
+        _cycle(["a red cat sits", "two dogs run", "the bird sings a song"]),
+        {"max_length": 12, "decoding": {"strategy": "greedy", "max_length": 6}},
+    ),
 }
 """Per registered task, how to make its toy targets (add one with every new task)."""
 
