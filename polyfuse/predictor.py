@@ -204,6 +204,18 @@ class Predictor:
             parts.append(inference.embeddings(fitted, encoded, self.config.inference.batch_size)[0])
         return np.concatenate(parts) if parts else np.zeros((0, inference.embedding_dim(fitted)), np.float32)
 
+    def index(self, gallery: DataLike, path: str | Path | None = None, **options: Any) -> Any:
+        """Embed a gallery into a searchable :class:`~polyfuse.retrieval.index.RetrievalIndex`
+        (retrieval bundles); ``path`` defaults to a new temporary directory. ``index.search(queries,
+        k)`` then returns the top ``k`` gallery rows per query."""
+        import tempfile
+
+        from polyfuse.retrieval.index import RetrievalIndex
+
+        where = path if path is not None else tempfile.mkdtemp(prefix="polyfuse-index-")
+        options.setdefault("batch_size", self.config.inference.batch_size)
+        return RetrievalIndex.build(self.fitted, gallery, where, **options)[0]
+
     # ------------------------------------------------------------------ persistence
     def save(self, directory: str | Path) -> Path:
         """Write the bundle (see :mod:`polyfuse.bundle`)."""

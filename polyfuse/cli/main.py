@@ -15,14 +15,29 @@ from polyfuse.cli import (
     demo,
     embed,
     evaluate,
+    index,
     inspect,
     list_components,
     predict,
+    search,
     train,
 )
 from polyfuse.cli._common import CliError
 
-COMMANDS = (train, evaluate, compare, predict, inspect, list_components, demo, bench, cache, embed)
+COMMANDS = (
+    train,
+    evaluate,
+    compare,
+    predict,
+    inspect,
+    list_components,
+    demo,
+    bench,
+    cache,
+    embed,
+    index,
+    search,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
