@@ -254,6 +254,8 @@ class RetrievalIndex:
         frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=list(RESULT_COLUMNS))
         if "error" not in frame:
             frame["error"] = None
+        for column in RESULT_COLUMNS:  # integers, with <NA> on a query's error row
+            frame[column] = frame[column].astype("Int64")
         return frame.sort_values(["query_row", "rank"], ignore_index=True, na_position="first")
 
 
