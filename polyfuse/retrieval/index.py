@@ -24,10 +24,9 @@ from polyfuse._progress import progress_bar
 from polyfuse.data.dataset import RowError
 from polyfuse.data.precomputed import value_key
 from polyfuse.data.tables import iter_table, read_table
-from polyfuse.inference import error_frame
 from polyfuse.retrieval.approximate import DEFAULTS, FILE, ApproximateIndex, load_approximate
 from polyfuse.retrieval.store import IndexFileError, VectorStore
-from polyfuse.retrieval.towers import OTHER, embed_side, fingerprint, side_columns
+from polyfuse.retrieval.towers import OTHER, embed_side, fingerprint, retrieval_task, side_columns
 
 if TYPE_CHECKING:
     from polyfuse.bundle import Fitted
@@ -131,7 +130,7 @@ class RetrievalIndex:
                 "side": side,
                 "columns": side_columns(fitted, side),
             }
-            dim = fitted.model.task.config.embed_dim
+            dim = retrieval_task(fitted).config.embed_dim
             index = cls(VectorStore.create(path, dim, info), fitted, batch_size)
         report = index._add(gallery, chunk_rows, approximate_threshold, dedupe, progress)
         return index, report
@@ -248,7 +247,7 @@ class RetrievalIndex:
                         item["gallery"] = record["source"]
                     rows.append(item)
             parts.append(pd.DataFrame(rows))
-        errors = error_frame(emb.errors).rename(columns={"row": "query_row"})
+        errors = _error_rows(emb.errors)
         if len(errors):
             parts.append(errors)
         frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=list(RESULT_COLUMNS))
@@ -272,3 +271,16 @@ def _cell(value: Any) -> Any:
 
 def _cells_key(row: dict[str, Any], columns: list[str]) -> tuple[Any, ...]:
     return tuple(value_key(row.get(c)) for c in columns)
+
+
+def _error_rows(errors: list[RowError]) -> pd.DataFrame:
+    """One row per unreadable query: ``query_row`` and ``error`` (its problems, per column)."""
+    messages: dict[int, list[str]] = {}
+    for e in errors:
+        messages.setdefault(e.row, []).append(f"column {e.column!r}: {e.message}")
+    return pd.DataFrame(
+        {
+            "query_row": pd.Series(list(messages), dtype="int64"),
+            "error": ["; ".join(m) for m in messages.values()],
+        }
+    )
