@@ -58,6 +58,10 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--injectors", help="only these injectors (comma-separated, e.g. blur,typos)")
     p.add_argument("--baseline", help="another bundle: effective robustness against it")
     p.add_argument("--seed", type=int, default=0, help="seed of the noise")
+    p.add_argument(
+        "--zero-shot-labels", metavar="COL", help="retrieval bundles: classify by COL's class names"
+    )
+    p.add_argument("--zero-shot-template", default="{}", help="class-name sentence, e.g. 'a photo of a {}'")
     p.set_defaults(run=run)
 
 
@@ -71,10 +75,15 @@ def run(args: argparse.Namespace) -> int:
 
     with user_errors():
         predictor = Predictor.load(args.bundle)
-        if not _analyses(args):
-            results: dict[str, Any] = {
-                "metrics": predictor.evaluate(args.data, chunk_rows=args.chunk_rows, progress=True)
-            }
+        if args.zero_shot_labels:
+            from polyfuse.retrieval.zero_shot import zero_shot_classify
+
+            metrics = zero_shot_classify(
+                predictor.fitted, args.data, args.zero_shot_labels, args.zero_shot_template
+            )
+            results: dict[str, Any] = {"metrics": metrics}
+        elif not _analyses(args):
+            results = {"metrics": predictor.evaluate(args.data, chunk_rows=args.chunk_rows, progress=True)}
         else:
             from polyfuse.evaluation.suite import run_evaluation
 
