@@ -82,6 +82,12 @@ def run(args: argparse.Namespace) -> int:
                 predictor.fitted, args.data, args.zero_shot_labels, args.zero_shot_template
             )
             results: dict[str, Any] = {"metrics": metrics}
+        elif predictor.fitted.task_config.type == "retrieval" and args.report:
+            from polyfuse.evaluation.report.retrieval import write_retrieval_report
+
+            results = {"metrics": predictor.evaluate(args.data, chunk_rows=args.chunk_rows, progress=True)}
+            print(f"report written to {write_retrieval_report(args.report, predictor.fitted, args.data)}")
+            args.report = None
         elif not _analyses(args):
             results = {"metrics": predictor.evaluate(args.data, chunk_rows=args.chunk_rows, progress=True)}
         else:

@@ -1,4 +1,4 @@
-"""Zero-shot classification through a retrieval bundle: class names as text queries."""
+"""Evaluating retrieval bundles: zero-shot classification (class names as text queries), the report."""
 
 from __future__ import annotations
 
@@ -42,3 +42,16 @@ def test_cli_evaluate_zero_shot(
     args = ["evaluate", str(bundle), str(data), "--zero-shot-labels", "colour"]
     assert main([*args, "--zero-shot-template", "a {} stripe"]) == 0
     assert "accuracy" in capsys.readouterr().out
+
+
+def test_retrieval_report_has_curves_and_a_gallery(
+    retrieval_bundle: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root, bundle = retrieval_bundle
+    report = tmp_path / "report.html"
+    assert main(["evaluate", str(bundle), str(root / "table.csv"), "--report", str(report)]) == 0
+    page = report.read_text()
+    assert 'data-plot="recall_curves"' in page
+    assert page.count('data-plot="gallery_') == 6  # six queries, each with its top five photos
+    assert "query: a red square" in page
+    assert "mean_recall_score" in capsys.readouterr().out
