@@ -25,12 +25,17 @@ from polyfuse.retrieval.ranking import retrieval_metrics
 TASK = {"type": "retrieval", "query": ["caption"], "candidates": ["image"]}
 
 
-def load_splits(data: Path, valid_images: int, seed: int) -> tuple[pd.DataFrame, ...]:
-    """Train / held-out valid (whole images) / dev frames with absolute image paths."""
+def load_splits(
+    data: Path, valid_images: int, seed: int, train_images: int | None = None
+) -> tuple[pd.DataFrame, ...]:
+    """Train / held-out valid (whole images) / dev frames with absolute image paths; ``train_images``
+    keeps that many training images (all when ``None``)."""
     frame = pd.read_csv(data / "captions.csv")
     frame["image"] = [str(data / p) for p in frame["image"]]
     train, dev = frame[frame.split == "train"], frame[frame.split == "dev"]
     images = np.random.default_rng(seed).permutation(train.image.unique())
+    if train_images is not None:
+        train = train[train.image.isin(set(images[: valid_images + train_images]))]
     held = set(images[:valid_images])
     cols = ["image", "caption"]
     return (
@@ -124,13 +129,14 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path("/work/shared/data/flickr8k"))
     parser.add_argument("--out", type=Path, default=Path("runs/flickr8k"))
     parser.add_argument("--valid-images", type=int, default=250)
+    parser.add_argument("--train-images", type=int, default=None, help="a subset of the 6,000 (CPU time)")
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--scratch-epochs", type=int, default=6)
     parser.add_argument("--only", default="lit,zero_shot,scratch", help="comma-separated runs")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    train, valid, dev = load_splits(args.data, args.valid_images, seed=0)
+    train, valid, dev = load_splits(args.data, args.valid_images, 0, args.train_images)
     print(f"train {len(train)} captions, valid {len(valid)}, dev {len(dev)} ({dev.image.nunique()} images)")
     results: dict[str, Any] = {}
     only = args.only.split(",")

@@ -263,8 +263,8 @@ class RetrievalTask(Task):
     def to_frame(self, outputs: StepOutputs, proba: bool = False) -> pd.DataFrame:
         """For each row with a query, the table row whose candidate scores highest (``prediction``)
         and its cosine ``score``; searching a separate gallery is :mod:`polyfuse.retrieval.index`."""
-        rows = outputs["row"]
         query, cand = outputs["query"], outputs["candidate"]
+        rows = outputs.get("row", torch.arange(len(query)))
         has_c = outputs["candidate_present"]
         prediction: list[Any] = [None] * len(rows)
         score: list[float | None] = [None] * len(rows)

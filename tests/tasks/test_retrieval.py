@@ -3,6 +3,7 @@ training end to end on a tiny picture/caption table, the bundle round trip."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -13,8 +14,11 @@ from torchmetrics.retrieval import RetrievalHitRate, RetrievalMRR
 
 from polyfuse import Predictor
 from polyfuse.config.schema import ConfigError
+from polyfuse.data.batch import Batch
+from polyfuse.model import Fused
 from polyfuse.retrieval.loss import group_candidates, hardest_negative_hinge, info_nce
 from polyfuse.retrieval.ranking import candidate_ranks, query_ranks, retrieval_metrics
+from polyfuse.tasks import ModelDims, concat_outputs, create_task, parse_task_config
 
 
 # ---------------------------------------------------------------------- metrics
@@ -109,3 +113,41 @@ def test_predict_names_the_best_candidate_row(retrieval_bundle: tuple[Path, Path
     assert list(frame.columns[:3]) == ["row", "prediction", "score"]
     hits = [table.photo[int(p)] == table.photo[r] for r, p in zip(frame.row, frame.prediction, strict=True)]
     assert sum(hits) / len(hits) >= 0.75
+
+
+# ---------------------------------------------------------------------- the task contract
+def test_contract_steps_metrics_and_frame_on_a_hand_made_fused_record() -> None:
+    """What tests/contracts/test_tasks.py (on main) checks, with its fixture for retrieval:
+    ``TaskFixture(lambda n: [{"image": f"img{i % 3}.png"} for i in range(n)],
+    {"query": ["text"], "candidates": ["image"]}, label=None)``."""
+    config = parse_task_config({"type": "retrieval", "query": ["text"], "candidates": ["image"]})
+    from polyfuse.tasks import task_class
+
+    cls = task_class("retrieval")
+    assert cls.target_columns(config, None) == [] and not cls.needs_fusion(config)
+    target = cls.create_target(config, [], "|")
+    rows = [{"image": f"img{i % 3}.png", "text": f"t{i}"} for i in range(6)]
+    target.fit([target.value(r) for r in rows])
+    task = create_task(config, ModelDims(None, {"image": 6, "text": 5}), target)
+
+    def step(start: int, size: int) -> tuple[Fused, Batch]:
+        gen = torch.Generator().manual_seed(start)
+        pooled = {"image": torch.randn(size, 6, generator=gen), "text": torch.randn(size, 5, generator=gen)}
+        present = {n: torch.ones(size, dtype=torch.bool) for n in pooled}
+        fused = Fused(None, pooled, {}, {}, {}, present)
+        groups = target.collate([target.encode(target.value(r)) for r in rows[start : start + size]])
+        return fused, Batch({}, present, groups, torch.arange(start, start + size))
+
+    terms = task.train().training_step(*step(0, 6))
+    sum(terms.values()).backward()  # type: ignore[union-attr]
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in task.parameters())
+    task.eval()
+    with torch.no_grad():
+        outputs = concat_outputs([task.validation_step(*step(s, 3)) for s in (0, 3)])
+        metrics = task.metrics(outputs)
+        frame = task.to_frame(concat_outputs([task.predict_step(*step(s, 3)) for s in (0, 3)]))
+    assert metrics["candidates"] == 3 and 0 <= metrics["mean_recall_score"] <= 1
+    assert len(frame) == 6 and frame.columns[0] == "prediction"
+    fresh = cls.create_target(config, target.columns, "|")
+    fresh.set_state(json.loads(json.dumps(target.get_state())))
+    assert torch.equal(fresh.encode(fresh.value(rows[1])), target.encode(target.value(rows[4])))
