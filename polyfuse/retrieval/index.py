@@ -146,7 +146,6 @@ class RetrievalIndex:
             return report
         columns = meta["columns"]
         seen = {_cells_key(r, columns) for r in self.store.records()} if dedupe else set()
-        approximate = self._approximate()
         rows_read = 0
         for i, table in enumerate(
             progress_bar(iter_table(gallery, chunk_rows), unit="chunk", enabled=progress)
@@ -175,18 +174,16 @@ class RetrievalIndex:
                     [int(r) for r in emb.rows[keep]],
                     {c: [_cell(r[c]) for r in records] for c in columns},
                 )
-                if approximate is not None:
-                    approximate.add(vectors)
                 report.added += len(keep)
             state["chunks_done"] = i + 1
-            if approximate is not None:
-                self._save_approximate(approximate)
             self.store.save_meta()
         if rows_read == 0 and self.store.size == 0:
             raise ValueError(f"the gallery {key} is empty: nothing to index")
+        approximate = self._approximate()
         if approximate is None and self.store.size >= threshold:
             approximate = ApproximateIndex.build(int(meta["dim"]), **DEFAULTS)
-            approximate.add(self.store.vectors())
+        if approximate is not None and approximate.size < self.store.size:
+            approximate.add(self.store.vectors()[approximate.size :])  # grown, never rebuilt
             self._save_approximate(approximate)
         state["complete"] = True
         self.store.save_meta()
@@ -196,7 +193,7 @@ class RetrievalIndex:
         info = self.store.meta.get("approximate")
         if info is None:
             return None
-        self.store._check(self.store.path / info["file"], info["sha256"])
+        self.store.verify(self.store.path / info["file"], info["sha256"])
         return load_approximate(self.store.path / info["file"], info)
 
     def _save_approximate(self, approximate: ApproximateIndex) -> None:

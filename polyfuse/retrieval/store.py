@@ -125,7 +125,7 @@ class VectorStore:
 
     def _load_shard(self, shard: dict[str, Any]) -> np.ndarray:
         path = self.path / f"{shard['name']}.npy"
-        self._check(path, shard["sha256"])
+        self.verify(path, shard["sha256"])
         try:
             array = np.load(path, allow_pickle=False)
         except (ValueError, OSError, EOFError) as error:
@@ -134,7 +134,8 @@ class VectorStore:
             raise IndexFileError(f"index shard {path} has shape {array.shape}, not ({shard['rows']}, D)")
         return array
 
-    def _check(self, path: Path, expected: str) -> None:
+    def verify(self, path: Path, expected: str) -> None:
+        """Raise :class:`IndexFileError` when ``path`` is missing or its SHA-256 is not ``expected``."""
         if not path.is_file():
             raise IndexFileError(f"index {self.path} is truncated: {path.name} is missing")
         if sha256_file(path) != expected:
@@ -146,7 +147,7 @@ class VectorStore:
             records: list[dict[str, Any]] = []
             for shard in self.meta["shards"]:
                 path = self.path / f"{shard['name']}.json"
-                self._check(path, shard["rows_sha256"])
+                self.verify(path, shard["rows_sha256"])
                 part = json.loads(path.read_text())
                 cols = part["columns"]
                 for i, row in enumerate(part["row"]):
@@ -160,15 +161,17 @@ class VectorStore:
     def search(self, queries: np.ndarray, k: int, exact: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` inner products: scores and vector ids, both (Q, min(k, N)), best first.
 
-        ``exact=None`` uses the approximate index when one was built, else exact search.
+        ``exact=None`` or ``False`` uses the approximate index when one covers every vector, else
+        exact search.
         """
         from polyfuse.retrieval.approximate import load_approximate
 
         k = min(k, self.size)
         queries = np.ascontiguousarray(queries, dtype=np.float32)
-        approximate = self.meta.get("approximate")
-        if (exact is False or exact is None) and approximate is not None:
-            self._check(self.path / approximate["file"], approximate["sha256"])
+        approximate: dict[str, Any] = self.meta.get("approximate") or {}
+        # an approximate index missing the last shards (an interrupted append) is not used
+        if not exact and approximate.get("vectors") == self.size:
+            self.verify(self.path / approximate["file"], approximate["sha256"])
             return load_approximate(self.path / approximate["file"], approximate).search(queries, k)
         return exact_search(self.vectors(), queries, k)
 

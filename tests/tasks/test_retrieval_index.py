@@ -58,11 +58,15 @@ def test_build_resumes_after_an_interruption(
 
     monkeypatch.setattr(index_module, "embed_side", failing)
     with pytest.raises(KeyboardInterrupt):
-        RetrievalIndex.build(fitted, gallery(root), tmp_path / "idx", chunk_rows=10)
-    assert VectorStore.open(tmp_path / "idx").size == 7  # two chunks of 10 rows: photos 0-6
+        RetrievalIndex.build(fitted, gallery(root), tmp_path / "idx", chunk_rows=10, approximate_threshold=4)
+    stopped = VectorStore.open(tmp_path / "idx")
+    assert stopped.size == 7 and stopped.meta["approximate"] is None  # two chunks: photos 0-6
     monkeypatch.setattr(index_module, "embed_side", real)
-    index, report = RetrievalIndex.build(fitted, gallery(root), tmp_path / "idx", chunk_rows=10)
+    index, report = RetrievalIndex.build(
+        fitted, gallery(root), tmp_path / "idx", chunk_rows=10, approximate_threshold=4
+    )
     assert report.chunks_skipped == 2 and index.size == 12
+    assert index.store.meta["approximate"]["vectors"] == 12
     _, again = RetrievalIndex.build(fitted, gallery(root), tmp_path / "idx", chunk_rows=10)
     assert again.added == 0 and index.size == 12  # a finished gallery is not indexed twice
 
