@@ -134,6 +134,8 @@ def main() -> None:
     parser.add_argument("--scratch-epochs", type=int, default=6)
     parser.add_argument("--only", default="lit,zero_shot,scratch", help="comma-separated runs")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--lit-task", default="{}", help="JSON: task options over the LiT defaults")
+    parser.add_argument("--name", default="lit", help="run name (its bundle is reused when present)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     train, valid, dev = load_splits(args.data, args.valid_images, 0, args.train_images)
@@ -143,7 +145,7 @@ def main() -> None:
     common = {"progress": False, "tensorboard": False, "patience": 6}
     if "lit" in only:
         lit = {
-            "task": {"embed_dim": 512, "hidden_dim": 1024},
+            "task": {"embed_dim": 512, "hidden_dim": 1024, **json.loads(args.lit_task)},
             "encoders": {"text": {"type": "minilm"}, "image": {"type": "efficientnet_lite0"}},
             "epochs": args.epochs,
             "batch_size": 256,
@@ -151,8 +153,8 @@ def main() -> None:
             "weight_decay": 0.05,
             **common,
         }
-        results["lit"] = train_and_score("lit", lit, train, valid, dev, args.out)
-        print("lit", json.dumps(results["lit"]), flush=True)
+        results[args.name] = train_and_score(args.name, lit, train, valid, dev, args.out)
+        print(args.name, json.dumps(results[args.name]), flush=True)
     if "zero_shot" in only:
         results["zero_shot"] = zero_shot(dev, 64)
         print("zero_shot", json.dumps(results["zero_shot"]), flush=True)
@@ -172,7 +174,7 @@ def main() -> None:
         results["scratch"] = train_and_score("scratch", scratch, train, valid, dev, args.out)
         print("scratch", json.dumps(results["scratch"]), flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "results.json").write_text(json.dumps(results, indent=2))
+    (args.out / f"results-{'-'.join(results)}.json").write_text(json.dumps(results, indent=2))
 
 
 if __name__ == "__main__":
