@@ -70,6 +70,11 @@ class Fitted:
     metrics: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def input_columns(self) -> list[str]:
+        """The table columns the model's inputs read."""
+        return [c for spec in self.inputs for c in spec.columns]
+
+    @property
     def task_config(self) -> TaskConfig:
         """The resolved task config (never ``auto``)."""
         task = self.config.model.task

@@ -178,7 +178,7 @@ class Predictor:
         size = self.config.inference.batch_size
         for number, table in enumerate(iter_table(data, chunk_rows, base_dir)):
             if number == 0:  # a missing or misspelt input column would mask that input in every row
-                check_prediction_columns(list(table.frame.columns), fitted.schema, table.source)
+                check_prediction_columns(list(table.frame.columns), fitted.input_columns, table.source)
             encoded = encode_rows(table, fitted.inputs, progress=progress, desc="reading")
             yield inference.prediction_frame(fitted, encoded, size, proba, progress)
 
@@ -202,7 +202,7 @@ class Predictor:
             source = table.source
             check_target_columns(fitted.target, list(table.frame.columns), table.source)
             if number == 0:
-                check_prediction_columns(list(table.frame.columns), fitted.schema, table.source)
+                check_prediction_columns(list(table.frame.columns), fitted.input_columns, table.source)
             encoded = encode_rows(table, fitted.inputs, fitted.target, progress=progress, desc="reading")
             if encoded.index:
                 size = self.config.inference.batch_size
@@ -238,6 +238,18 @@ class Predictor:
             encoded = encode_rows(table, fitted.inputs)
             parts.append(inference.embeddings(fitted, encoded, self.config.inference.batch_size)[0])
         return np.concatenate(parts) if parts else np.zeros((0, inference.embedding_dim(fitted)), np.float32)
+
+    def index(self, gallery: DataLike, path: str | Path | None = None, **options: Any) -> Any:
+        """Embed a gallery into a searchable :class:`~polyfuse.retrieval.index.RetrievalIndex`
+        (retrieval bundles); ``path`` defaults to a new temporary directory. ``index.search(queries,
+        k)`` then returns the top ``k`` gallery rows per query."""
+        import tempfile
+
+        from polyfuse.retrieval.index import RetrievalIndex
+
+        where = path if path is not None else tempfile.mkdtemp(prefix="polyfuse-index-")
+        options.setdefault("batch_size", self.config.inference.batch_size)
+        return RetrievalIndex.build(self.fitted, gallery, where, **options)[0]
 
     # ------------------------------------------------------------------ persistence
     def save(self, directory: str | Path) -> Path:

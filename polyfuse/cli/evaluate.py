@@ -58,6 +58,10 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--baseline", help="another bundle: effective robustness against it")
     p.add_argument("--seed", type=int, default=0, help="seed of the noise")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (off anyway without a TTY)")
+    p.add_argument(
+        "--zero-shot-labels", metavar="COL", help="retrieval bundles: classify by COL's class names"
+    )
+    p.add_argument("--zero-shot-template", default="{}", help="class-name sentence, e.g. 'a photo of a {}'")
     p.set_defaults(run=run)
 
 
@@ -77,10 +81,26 @@ def run(args: argparse.Namespace) -> int:
             if path:
                 preflight_output(path, kind="file")  # before the work, not after it
         predictor = load_predictor(args.bundle)
-        check_prediction_columns(read_columns(args.data), predictor.fitted.schema, str(args.data))
+        if not args.zero_shot_labels:  # zero-shot reads the candidate side only
+            check_prediction_columns(read_columns(args.data), predictor.fitted.input_columns, str(args.data))
         progress = progress_enabled(not args.no_progress)
-        if not _analyses(args):
-            results: dict[str, Any] = {
+        if args.zero_shot_labels:
+            from polyfuse.retrieval.zero_shot import zero_shot_classify
+
+            metrics = zero_shot_classify(
+                predictor.fitted, args.data, args.zero_shot_labels, args.zero_shot_template
+            )
+            results: dict[str, Any] = {"metrics": metrics}
+        elif predictor.fitted.task_config.type == "retrieval" and args.report:
+            from polyfuse.evaluation.report.retrieval import write_retrieval_report
+
+            results = {
+                "metrics": predictor.evaluate(args.data, chunk_rows=args.chunk_rows, progress=progress)
+            }
+            print(f"report written to {write_retrieval_report(args.report, predictor.fitted, args.data)}")
+            args.report = None
+        elif not _analyses(args):
+            results = {
                 "metrics": predictor.evaluate(args.data, chunk_rows=args.chunk_rows, progress=progress)
             }
         else:

@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
         output = preflight_output(args.output, kind="file")
         predictor = load_predictor(args.bundle)
         _set_decoding(predictor, args.decoding, args.num_return)
-        check_prediction_columns(read_columns(args.data), predictor.fitted.schema, str(args.data))
+        check_prediction_columns(read_columns(args.data), predictor.fitted.input_columns, str(args.data))
         progress = progress_enabled(not args.no_progress)
         chunks = predictor.iter_predict(args.data, args.proba, args.chunk_rows, progress)
         try:

@@ -24,8 +24,11 @@ def closest_column(name: str, available: Iterable[str]) -> str | None:
     return matches[0] if matches else None
 
 
-def check_prediction_columns(columns: Sequence[str], schema: Schema, source: str = "the table") -> None:
-    """Raise unless ``columns`` (a table's header) holds every input column ``schema`` reads.
+def check_prediction_columns(
+    columns: Sequence[str], schema: Schema | Sequence[str], source: str = "the table"
+) -> None:
+    """Raise unless ``columns`` (a table's header) holds every input column ``schema`` reads (or
+    every column of the given list: the columns a fitted model's inputs read).
 
     The label and ignored columns are not needed; extra columns are fine.
 
@@ -34,7 +37,10 @@ def check_prediction_columns(columns: Sequence[str], schema: Schema, source: str
             one, and the table.
     """
     present = [str(c) for c in columns]
-    needed = [c.name for c in schema.columns if c.modality != "ignore"]
+    if isinstance(schema, Schema):
+        needed = [c.name for c in schema.columns if c.modality != "ignore"]
+    else:
+        needed = list(schema)
     missing = [name for name in needed if name not in present]
     if not missing:
         return

@@ -86,6 +86,11 @@ class Task(nn.Module):
         return [label]
 
     @classmethod
+    def input_columns(cls, config: TaskConfig) -> list[str] | None:
+        """Columns the task reads as model inputs (``None``: every input column of the schema)."""
+        return None
+
+    @classmethod
     def needs_fusion(cls, config: TaskConfig) -> bool:
         """Whether the model builds a fusion (tasks that fuse their own sides say False)."""
         return True

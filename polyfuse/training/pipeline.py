@@ -42,7 +42,7 @@ from polyfuse.data.schema import Schema
 from polyfuse.data.tables import Table
 from polyfuse.data.targets import TargetProcessor
 from polyfuse.inference import run_steps
-from polyfuse.tasks import TaskConfig
+from polyfuse.tasks import TaskConfig, task_class
 from polyfuse.training.frozen_inputs import FrozenInputs, precompute_frozen_inputs
 from polyfuse.training.resume import restore_fitted, save_fitted
 from polyfuse.training.trainer import Trainer, TrainState
@@ -89,6 +89,9 @@ def prepare(config: Config, schema: Schema, train: Table, valid: Table, resume: 
     the ones the interrupted run fitted (:func:`train` saves them before the first epoch)."""
     task = resolve_task(config, schema)
     inputs = build_inputs(schema, config)
+    wanted = task_class(task.type).input_columns(task)  # e.g. retrieval's two sides only
+    if wanted is not None:
+        inputs = [s for s in inputs if set(s.columns) & set(wanted)]
     target = build_target(schema, task)
     checkpoints = Path(config.training.output_dir) / "checkpoints"
     if resume:

@@ -61,6 +61,11 @@ FIXTURES: dict[str, TaskFixture] = {
     "multiclass": TaskFixture(_cycle(["cat", "dog", "bird"])),
     "regression": TaskFixture(_cycle([1.5, -2.0, 0.25, 7.0])),
     "multilabel": TaskFixture(_cycle(["a|b", "", "c", "b"])),
+    "retrieval": TaskFixture(
+        lambda n: [{"image": f"img{i % 3}.png"} for i in range(n)],
+        {"query": ["text"], "candidates": ["image"]},
+        label=None,
+    ),
     "generation": TaskFixture(
         _cycle(["a red cat sits", "two dogs run", "the bird sings a song"]),
         {"max_length": 12, "decoding": {"strategy": "greedy", "max_length": 6}},
