@@ -35,7 +35,6 @@ from torch import Tensor, nn
 
 from polyfuse.data.batch import Batch
 from polyfuse.data.targets import TargetProcessor
-
 from polyfuse.tasks._experts import (
     GaussianExperts,
     kl_to_prior,
@@ -97,7 +96,9 @@ class AutoencoderTask(Task):
         self.decoders = nn.ModuleDict(
             {
                 n: create_input_decoder(
-                    specs[n]["modality"], _section(config.decoders, n, specs[n]["modality"]), specs[n],
+                    specs[n]["modality"],
+                    _section(config.decoders, n, specs[n]["modality"]),
+                    specs[n],
                     config.latent_dim,
                 )
                 for n in rebuilt
@@ -236,7 +237,9 @@ def _rebuilt_inputs(config: AutoencoderConfig, specs: dict[str, dict[str, Any]])
     if config.inputs is not None:
         unknown = [n for n in config.inputs if n not in specs]
         if unknown:
-            raise ValueError(f"autoencoder inputs {unknown} are not model inputs ({', '.join(sorted(specs))})")
+            raise ValueError(
+                f"autoencoder inputs {unknown} are not model inputs ({', '.join(sorted(specs))})"
+            )
         cannot = [n for n in config.inputs if specs[n]["modality"] not in can]
         if cannot:
             raise ValueError(
@@ -249,7 +252,9 @@ def _rebuilt_inputs(config: AutoencoderConfig, specs: dict[str, dict[str, Any]])
     if skipped:
         log.info("autoencoder: %s are read but not rebuilt (no decoder for their modality)", skipped)
     if not rebuilt:
-        raise ValueError(f"the autoencoder has nothing to rebuild: decoders exist for {', '.join(sorted(can))}")
+        raise ValueError(
+            f"the autoencoder has nothing to rebuild: decoders exist for {', '.join(sorted(can))}"
+        )
     return rebuilt
 
 

@@ -23,7 +23,11 @@ class ImageDecoder(InputDecoder):
 
     def __init__(self, config: InputDecoderConfig, spec: dict[str, Any], latent_dim: int) -> None:
         super().__init__(config, spec, latent_dim)
-        self.channels, self.height, self.width = int(spec["channels"]), int(spec["height"]), int(spec["width"])
+        self.channels, self.height, self.width = (
+            int(spec["channels"]),
+            int(spec["height"]),
+            int(spec["width"]),
+        )
         mean = torch.tensor(spec.get("mean", [0.0] * self.channels), dtype=torch.float32)
         std = torch.tensor(spec.get("std", [1.0] * self.channels), dtype=torch.float32)
         self.register_buffer("mean", mean.view(1, -1, 1, 1), persistent=False)

@@ -11,6 +11,7 @@ Legend: B batch, L latent width.
 from __future__ import annotations
 
 from collections.abc import Callable
+from itertools import pairwise
 from typing import Any, TypeVar
 
 from pydantic import Field
@@ -92,7 +93,7 @@ def create_input_decoder(
 def mlp(widths: list[int], last_activation: bool = False) -> nn.Sequential:
     """Linear layers between consecutive ``widths`` with ReLU between them."""
     layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
+    for i, (a, b) in enumerate(pairwise(widths)):
         layers.append(nn.Linear(a, b))
         if i < len(widths) - 2 or last_activation:
             layers.append(nn.ReLU())

@@ -9,6 +9,7 @@ Legend: B batch, L latent width, C channels, H/W height/width.
 from __future__ import annotations
 
 import math
+from itertools import pairwise
 from typing import Any
 
 import torch
@@ -40,7 +41,7 @@ class DeconvImageDecoder(ImageDecoder):
         self.project = nn.Sequential(nn.Linear(latent_dim, first * self.start[0] * self.start[1]), nn.ReLU())
         stages: list[nn.Module] = []
         widths = [*config.widths, config.widths[-1]]
-        for a, b in zip(widths[:-1], widths[1:], strict=True):
+        for a, b in pairwise(widths):
             stages += [nn.ConvTranspose2d(a, b, 4, stride=2, padding=1), nn.BatchNorm2d(b), nn.ReLU()]
         self.stages = nn.Sequential(*stages)
         self.out = nn.Conv2d(widths[-1], self.channels, 3, padding=1)
@@ -51,4 +52,3 @@ class DeconvImageDecoder(ImageDecoder):
         if x.shape[-2:] != (self.height, self.width):
             x = F.interpolate(x, size=(self.height, self.width), mode="bilinear", align_corners=False)
         return torch.sigmoid(x)
-
