@@ -15,6 +15,7 @@ from polyfuse.cli import (
     demo,
     embed,
     evaluate,
+    generate,
     inspect,
     list_components,
     predict,
@@ -22,7 +23,7 @@ from polyfuse.cli import (
 )
 from polyfuse.cli._common import CliError
 
-COMMANDS = (train, evaluate, compare, predict, inspect, list_components, demo, bench, cache, embed)
+COMMANDS = (train, evaluate, compare, predict, inspect, list_components, demo, bench, cache, embed, generate)
 
 
 def build_parser() -> argparse.ArgumentParser:

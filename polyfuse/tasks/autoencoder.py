@@ -182,6 +182,13 @@ class AutoencoderTask(Task):
         terms["kl_loss"] = self.config.beta * kl
         return terms
 
+    def decode(self, latent: Tensor) -> dict[str, Tensor]:
+        """Latents ``(B, L)`` -> each rebuilt input's reconstruction ``{input: (B, ...)}``."""
+        if not torch.isfinite(latent).all():
+            raise ValueError("a latent holds NaN or infinite values: refused")
+        device = next(self.parameters()).device
+        return {name: decoder(latent.to(device)).float() for name, decoder in self.decoders.items()}
+
     def predict_step(self, out: Fused, batch: Batch) -> StepOutputs:
         latent = self.latent(out).float()
         outputs: StepOutputs = {"latent": latent}
