@@ -72,7 +72,12 @@ class AutoencoderConfig(TaskConfig):
     variational: Literal["none", "product", "mixture"] = Field(
         "none", description="none, or a VAE whose posterior is a product (MVAE) or mixture (MMVAE) of experts"
     )
-    beta: float = Field(1.0, ge=0.0, description="weight of the KL term (variational only)")
+    beta: float = Field(
+        0.01,
+        ge=0.0,
+        description="weight of the KL term (variational only); the reconstruction terms are per-value"
+        " means, so the KL (summed over L) needs a small weight to avoid posterior collapse",
+    )
     unimodal_elbos: bool = Field(
         True, description="product: add one ELBO per single input (MVAE's sub-sampled terms)"
     )

@@ -109,6 +109,8 @@ class ImageGenerationTask(Task):
     @classmethod
     def create_target(cls, config: TaskConfig, columns: list[str], delimiter: str) -> ImageTarget:
         assert isinstance(config, ImageGenerationConfig)
+        if len(columns) != 1:
+            raise ValueError("image_generation needs data.label: the image column to draw")
         target = ImageTarget(config.size, config.mode)
         target.columns = columns
         return target
