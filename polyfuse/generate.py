@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -67,7 +68,7 @@ def iter_generate(
     predictor: Predictor,
     conditions: pd.DataFrame,
     chunk_rows: int = 256,
-    base_dir: str | None = None,
+    base_dir: str | Path | None = None,
     progress: bool = False,
 ) -> Iterator[tuple[np.ndarray, Tensor]]:
     """Generate one image per condition row, chunk by chunk: ``(row numbers (N,), images (N, C, H, W)
@@ -84,7 +85,8 @@ def iter_generate(
     chunks = range(0, len(frame), chunk_rows)
     total = math.ceil(len(frame) / chunk_rows)
     for start in progress_bar(chunks, total=total, unit="chunk", desc="generating", enabled=progress):
-        table = Table(frame.iloc[start : start + chunk_rows], base_dir, "the conditions")
+        folder = Path(base_dir) if base_dir is not None else Path.cwd()
+        table = Table(frame.iloc[start : start + chunk_rows], folder, "the conditions")
         encoded = encode_rows(table, fitted.inputs)
         if encoded.errors:
             raise DataError(encoded.errors, "the conditions", len(table.frame))

@@ -36,6 +36,9 @@ class JudgeFeatures(nn.Module):
         batch_size: images per forward pass.
     """
 
+    mean: Tensor
+    std: Tensor
+
     def __init__(self, judge: Predictor, batch_size: int = 256) -> None:
         super().__init__()
         fitted = judge.fitted

@@ -13,6 +13,7 @@ Legend: B batch, C channels, H/W height/width, D condition width, E time-embeddi
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from diffusers import DDIMScheduler, DDPMScheduler, UNet2DModel
@@ -55,7 +56,7 @@ class Denoiser(nn.Module):
         up = ["UpBlock2D"] * levels
         if attention:
             down[-1], up[0] = "AttnDownBlock2D", "AttnUpBlock2D"
-        self.unet = UNet2DModel(
+        self.unet: Any = UNet2DModel(
             sample_size=size,
             in_channels=channels,
             out_channels=channels,
@@ -83,16 +84,16 @@ class Denoiser(nn.Module):
         return self.unet(noisy, timesteps, class_labels=condition).sample  # type: ignore[no-any-return]
 
 
-def make_schedulers(num_train_timesteps: int, beta_schedule: str) -> tuple[DDPMScheduler, DDIMScheduler]:
+def make_schedulers(num_train_timesteps: int, beta_schedule: str) -> tuple[Any, Any]:
     """The training (DDPM) scheduler and the sampling (DDIM) one with the same noise schedule."""
-    train = DDPMScheduler(num_train_timesteps=num_train_timesteps, beta_schedule=beta_schedule)
+    train: Any = DDPMScheduler(num_train_timesteps=num_train_timesteps, beta_schedule=beta_schedule)
     return train, DDIMScheduler.from_config(train.config)
 
 
 @torch.no_grad()
 def ddim_sample(
     denoiser: Denoiser,
-    scheduler: DDIMScheduler,
+    scheduler: Any,
     condition: Tensor,
     noise: Tensor,
     steps: int,

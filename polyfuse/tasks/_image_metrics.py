@@ -15,10 +15,10 @@ def image_reconstruction_metrics(reconstruction: Tensor, truth: Tensor, prefix: 
     recon, real = reconstruction.float().clamp(0, 1), truth.float().clamp(0, 1)
     side = min(real.shape[-2:])
     kernel = min(11, side - 1 if side % 2 == 0 else side)  # SSIM's odd Gaussian window fits the image
+    ssim = structural_similarity_index_measure(recon, real, data_range=1.0, kernel_size=kernel)
+    assert isinstance(ssim, Tensor)
     return {
         f"{prefix}_mse_01_error": float((recon - real).square().mean()),
         f"{prefix}_psnr_01_score": float(peak_signal_noise_ratio(recon, real, data_range=1.0)),
-        f"{prefix}_ssim_01_score": float(
-            structural_similarity_index_measure(recon, real, data_range=1.0, kernel_size=kernel)
-        ),
+        f"{prefix}_ssim_01_score": float(ssim),
     }

@@ -93,12 +93,13 @@ class AutoencoderTask(Task):
     name: ClassVar[str] = "autoencoder"
     primary_metric: ClassVar[str] = "reconstruction_loss"
     config: AutoencoderConfig
+    decoders: dict[str, InputDecoder]  # an nn.ModuleDict at run time
 
     def __init__(self, config: AutoencoderConfig, dims: ModelDims, target: TargetProcessor | None) -> None:
         super().__init__(config, dims, target)
         specs = dims.input_specs
         rebuilt = _rebuilt_inputs(config, specs)
-        self.decoders = nn.ModuleDict(
+        self.decoders = nn.ModuleDict(  # type: ignore[assignment]
             {
                 n: create_input_decoder(
                     specs[n]["modality"],

@@ -73,6 +73,7 @@ class ImageGenerationTask(Task):
     primary_metric: ClassVar[str] = "denoising_loss"
     config: ImageGenerationConfig
     target: ImageTarget
+    ema_updates: Tensor
 
     def __init__(
         self, config: ImageGenerationConfig, dims: ModelDims, target: TargetProcessor | None

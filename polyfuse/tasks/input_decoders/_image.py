@@ -21,6 +21,9 @@ from polyfuse.tasks.input_decoders.base import InputDecoder, InputDecoderConfig
 class ImageDecoder(InputDecoder):
     """Base of image decoders: ``forward`` gives ``(B, C, H, W)`` in [0, 1]."""
 
+    mean: Tensor
+    std: Tensor
+
     def __init__(self, config: InputDecoderConfig, spec: dict[str, Any], latent_dim: int) -> None:
         super().__init__(config, spec, latent_dim)
         self.channels, self.height, self.width = (
