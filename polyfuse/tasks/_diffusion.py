@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-from diffusers import DDIMScheduler, DDPMScheduler, UNet2DModel
 from torch import Tensor, nn
 
 
@@ -43,6 +42,8 @@ class Denoiser(nn.Module):
         attention: bool,
         norm_groups: int,
     ) -> None:
+        from diffusers import UNet2DModel  # the `generate` extra, imported on first use
+
         super().__init__()
         levels = len(widths)
         factor = 2 ** (levels - 1)
@@ -86,6 +87,8 @@ class Denoiser(nn.Module):
 
 def make_schedulers(num_train_timesteps: int, beta_schedule: str) -> tuple[Any, Any]:
     """The training (DDPM) scheduler and the sampling (DDIM) one with the same noise schedule."""
+    from diffusers import DDIMScheduler, DDPMScheduler
+
     train: Any = DDPMScheduler(num_train_timesteps=num_train_timesteps, beta_schedule=beta_schedule)
     return train, DDIMScheduler.from_config(train.config)
 
