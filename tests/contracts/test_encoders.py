@@ -31,6 +31,7 @@ EXPECTED_ENCODERS = {
     "audio/cnn",
     "image/cells",
     "image/cnn",
+    "image/mlp",
     "image/resnet",
     "tabular/mlp",
     "text/bag",
