@@ -38,7 +38,7 @@ from polyfuse.evaluation.generation import (  # noqa: E402
     fid_kid,
     nearest_training_distance,
 )
-from polyfuse.generate import iter_generate  # noqa: E402
+from polyfuse.generate import iter_generate, set_sampling  # noqa: E402
 from polyfuse.tasks._images import save_grid  # noqa: E402
 
 OUT = ROOT / "output" / "mnist"
@@ -171,14 +171,14 @@ def score(generator: Predictor, judge: Predictor, folder: Path, n: int) -> dict[
         sound = test[(test["digit"] == digit) & (test["sound"] != "")]["sound"].iloc[0]
         rows += [{"prompt": ENGLISH[digit]}, {"prompt": CHINESE[digit]}, {"sound": sound}]
     grid = pd.DataFrame(rows).reindex(columns=["prompt", "sound"])
-    grid = grid.loc[grid.index.repeat(4)].reset_index(drop=True)
+    grid = grid.loc[grid.index.repeat(2)].reset_index(drop=True)
     grid_images = torch.cat([images for _, images in iter_generate(generator, grid, 256)])
-    save_grid(grid_images, FIGURES / "image_generation_digits.png", columns=12)
+    save_grid(grid_images, FIGURES / "image_generation_digits.png", columns=6)
     return {
         "conditional_accuracy": float(hits.mean()),
         "conditional_accuracy_by_condition": per_kind,
-        **fid_kid(features, real_test, fake),
-        "fid_judge_real_vs_real": fid_kid(features, real_test[:1000], real_test[1000:2000])[
+        **fid_kid(features, real_test[:1000], fake),
+        "fid_judge_real_vs_real": fid_kid(features, real_test[:1000], real_test[1000 : 1000 + n])[
             "fid_judge_error"
         ],
         "nearest_train_rms_median": distances,
@@ -197,24 +197,34 @@ if __name__ == "__main__":
     parser.add_argument("--judge-epochs", type=int, default=2)
     parser.add_argument("--widths", type=int, nargs="+", default=[16, 32, 64])
     parser.add_argument("--eval-images", type=int, default=500)
+    parser.add_argument("--sampling-steps", type=int, help="DDIM steps when scoring (default: the bundle's)")
+    parser.add_argument("--score-only", action="store_true", help="score the saved judge and generator")
     args = parser.parse_args()
     torch.set_num_threads(2)
     folder = build(args.train_rows)
     results: dict[str, Any] = {}
     if (OUT / "judge").is_dir():
         judge = Predictor.load(OUT / "judge")
-        results["judge_test_accuracy"] = judge.evaluate(folder / "digits" / "test.csv")["accuracy_score"]
+        if not args.score_only:  # (printed by the run that trained it)
+            results["judge_test_accuracy"] = judge.evaluate(folder / "digits" / "test.csv")["accuracy_score"]
     else:
         judge, results["judge_test_accuracy"], results["judge_train_seconds"] = train_judge(
             folder, args.judge_epochs
         )
     print(json.dumps(results), flush=True)
-    started = time.perf_counter()
-    generator = Predictor(config=generator_config(folder, args.epochs, args.widths)).fit()
-    results["generator_train_seconds"] = time.perf_counter() - started
-    results["generator_valid"] = generator.fitted.metrics["valid"]
-    generator.save(OUT / "generator")
+    if args.score_only:
+        generator = Predictor.load(OUT / "generator")
+        results["generator_valid"] = generator.fitted.metrics["valid"]
+        results["generator_train_seconds"] = generator.fitted.metrics["training"]["seconds"]
+    else:
+        started = time.perf_counter()
+        generator = Predictor(config=generator_config(folder, args.epochs, args.widths)).fit()
+        results["generator_train_seconds"] = time.perf_counter() - started
+        results["generator_valid"] = generator.fitted.metrics["valid"]
+        generator.save(OUT / "generator")
     print(json.dumps(results), flush=True)
+    set_sampling(generator, steps=args.sampling_steps)
+    results["sampling_steps"] = generator.fitted.model.task.sampling["steps"]  # type: ignore[index]
     results.update(score(generator, judge, folder, args.eval_images))
     (OUT / "results_generation.json").write_text(json.dumps(results, indent=2))
     print(json.dumps(results, indent=2))
