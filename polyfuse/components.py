@@ -21,6 +21,7 @@ def registries() -> dict[str, Registry[Any]]:
     from polyfuse.tasks import TASKS
     from polyfuse.tasks.decoders import DECODERS
     from polyfuse.tasks.heads import HEADS
+    from polyfuse.tasks.input_decoders.base import DECODERS as INPUT_DECODERS
 
     return {
         "encoders": ENCODERS,
@@ -28,6 +29,7 @@ def registries() -> dict[str, Registry[Any]]:
         "tasks": TASKS,
         "heads": HEADS,
         "decoders": DECODERS,
+        "input_decoders": INPUT_DECODERS,
         "processors": PROCESSORS,
         "alignments": ALIGNMENTS,
         "noise": INJECTORS,

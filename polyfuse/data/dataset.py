@@ -171,7 +171,7 @@ def encode_rows(
         encoded_target = None
         if target is not None:
             try:
-                encoded_target = target.encode(target.value(records[i]))
+                encoded_target = target.encode(target.resolve(target.value(records[i]), table.base_dir))
             except BadValueError as error:
                 errors.append((error.column or ", ".join(target.columns), str(error)))
         return features, errors, encoded_target
@@ -279,7 +279,8 @@ class LazyRowsDataset(Dataset[tuple[int, RowFeatures, Any]]):
                 s.name: None if features[s.name] is None else s.processor.augment(features[s.name], generator)  # type: ignore[arg-type]
                 for s in self.inputs
             }
-        target = None if self.target is None else self.target.encode(self.target.value(row))
+        value = None if self.target is None else self.target.resolve(self.target.value(row), self.base_dir)
+        target = None if self.target is None else self.target.encode(value)
         return self.keep[i], features, target
 
 

@@ -44,6 +44,11 @@ class TargetProcessor(ABC):
         row (``data.missing: error``). Default: ignored (targets that need them keep them)."""
         return None
 
+    def resolve(self, value: Any, base_dir: Any) -> Any:
+        """A raw value made readable: media targets resolve relative paths against the table's
+        folder ``base_dir`` (default: unchanged)."""
+        return value
+
     @property
     def num_outputs(self) -> int:
         """K, a head's output width (classes, labels, 1 for regression, the vocabulary size)."""

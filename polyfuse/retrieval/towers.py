@@ -99,7 +99,7 @@ def embed_side(
             batch = batch.to(device)
             pooled = {s.name: _pooled(model, s.name, batch.inputs[s.name]) for s in specs}
             present = task.side_present(side, batch.present)
-            vectors = task.embed(side, pooled, batch.present).float().cpu()
+            vectors = task.embed_side(side, pooled, batch.present).float().cpu()
             parts.append(vectors[present.cpu()])
             rows.append(batch.index[present.cpu()])
             errors += [

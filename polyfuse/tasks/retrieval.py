@@ -216,7 +216,7 @@ class RetrievalTask(Task):
         """The logit scale 1 / temperature, clamped at 100 as CLIP does."""
         return self.log_scale.clamp(max=math.log(100.0)).exp()
 
-    def embed(self, side: Side, pooled: dict[str, Tensor], present: dict[str, Tensor]) -> Tensor:
+    def embed_side(self, side: Side, pooled: dict[str, Tensor], present: dict[str, Tensor]) -> Tensor:
         """One side's embeddings (B, D) from its inputs' pooled vectors ``{input: (B, D_m)}``."""
         return self.towers[side](pooled, present)  # type: ignore[no-any-return]
 
@@ -228,8 +228,8 @@ class RetrievalTask(Task):
 
     # ------------------------------------------------------------------ steps
     def training_step(self, out: Fused, batch: Batch) -> dict[str, Tensor]:
-        query = self.embed("query", out.pooled, out.present)
-        candidates = self.embed("candidate", out.pooled, out.present)
+        query = self.embed_side("query", out.pooled, out.present)
+        candidates = self.embed_side("candidate", out.pooled, out.present)
         first, positive = group_candidates(batch.target)
         unique = candidates[first]  # (U, D)
         terms = {"task_loss": info_nce(query, unique, positive, self.scale)}
@@ -241,7 +241,7 @@ class RetrievalTask(Task):
     def predict_step(self, out: Fused, batch: Batch) -> StepOutputs:
         result: StepOutputs = {}
         for side in SIDES:
-            result[side] = self.embed(side, out.pooled, out.present).float()
+            result[side] = self.embed_side(side, out.pooled, out.present).float()
             result[f"{side}_present"] = self.side_present(side, out.present)
         return result
 

@@ -104,7 +104,7 @@ def prepare(config: Config, schema: Schema, train: Table, valid: Table, resume: 
             [c for cols in schema.inputs().values() for c in cols], config.data.missing == "error"
         )
         records: list[dict[str, Any]] = train.frame.to_dict("records")  # type: ignore[assignment]
-        target.fit([target.value(row) for row in records])
+        target.fit([target.resolve(target.value(row), train.base_dir) for row in records])
     return Prepared(task, inputs, target, train, valid)
 
 

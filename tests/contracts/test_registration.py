@@ -26,6 +26,7 @@ from polyfuse.fusion.alignment import ALIGNMENTS
 from polyfuse.tasks import TASKS
 from polyfuse.tasks.decoders import DECODERS
 from polyfuse.tasks.heads import HEADS
+from polyfuse.tasks.input_decoders.base import DECODERS as INPUT_DECODERS
 
 PACKAGES: dict[str, Registry[Any]] = {
     "polyfuse.data.processors": PROCESSORS,
@@ -36,6 +37,7 @@ PACKAGES: dict[str, Registry[Any]] = {
     "polyfuse.tasks": TASKS,
     "polyfuse.tasks.heads": HEADS,
     "polyfuse.tasks.decoders": DECODERS,
+    "polyfuse.tasks.input_decoders": INPUT_DECODERS,
 }
 """Each component package and the registry its modules register into (subpackages included, unless
 they are component packages of their own)."""

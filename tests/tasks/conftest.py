@@ -1,4 +1,5 @@
-"""Fixtures of the task tests: a tiny retrieval table (coloured pictures, three captions each naming
+"""Fixtures of the task tests: the generative tasks' kinds table (see kinds_data.py) and a tiny
+retrieval table (coloured pictures, three captions each naming
 the colour and shape) and a bundle trained on it in a few seconds."""
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from kinds_data import write_kinds_table
 from PIL import Image
 
 from polyfuse import Predictor
@@ -70,3 +72,9 @@ def retrieval_bundle(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Pa
     predictor = Predictor(**retrieval_options(root / "run")).fit(root / "table.csv", root / "table.csv")
     predictor.save(root / "bundle")
     return root, root / "bundle"
+
+
+@pytest.fixture(scope="session")
+def kinds_table(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The kinds table (never modified)."""
+    return write_kinds_table(tmp_path_factory.mktemp("kinds"))
