@@ -162,6 +162,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--valid-images", type=int, default=200)
     parser.add_argument("--train-images", type=int, default=0, help="use only this many (0 = all)")
+    parser.add_argument(
+        "--captions-per-image", type=int, default=5, help="training captions kept per image (CPU budget)"
+    )
     parser.add_argument("--dev-images", type=int, default=0, help="score only this many (0 = all)")
     parser.add_argument("--speed-images", type=int, default=50, help="raw images timed end to end")
     parser.add_argument("--threads", type=int, default=2)
@@ -174,6 +177,9 @@ def main() -> None:
     if args.train_images:
         keep = set(train["image"].unique()[: args.train_images])
         train = train[train["image"].isin(keep)].reset_index(drop=True)
+    if args.captions_per_image < 5:
+        train = train.sample(frac=1.0, random_state=0).groupby("image").head(args.captions_per_image)
+        train = train.sort_index().reset_index(drop=True)
     if args.dev_images:
         keep = set(dev["image"].unique()[: args.dev_images])
         dev = dev[dev["image"].isin(keep)].reset_index(drop=True)

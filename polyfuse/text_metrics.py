@@ -1,7 +1,8 @@
 """Metrics of generated text against one or more references, from maintained libraries.
 
 - BLEU-1..4 and chrF: ``sacrebleu`` (corpus level, several references per hypothesis, its ``13a``
-  tokeniser, or ``zh`` for Chinese), https://github.com/mjpost/sacrebleu;
+  tokeniser, or ``zh`` for Chinese; case-insensitive, as caption benchmarks score),
+  https://github.com/mjpost/sacrebleu;
 - ROUGE-L (F-measure, best reference per hypothesis), WER and CER: ``torchmetrics``;
 - CIDEr-D: ``pycocoevalcap``'s ``Cider`` (the COCO caption server's CIDEr-D, pure Python: no Java,
   no network; Java is only needed by its PTB tokeniser and METEOR/SPICE, which are not used). Texts
@@ -65,9 +66,9 @@ def generation_metrics(
     streams = _ref_streams(refs)
     metrics: dict[str, Any] = {}
     for n in range(1, 5):
-        bleu = BLEU(max_ngram_order=n, tokenize="zh" if cjk else "13a", effective_order=False)
+        bleu = BLEU(max_ngram_order=n, tokenize="zh" if cjk else "13a", lowercase=True, force=True)
         metrics[f"bleu{n}_score"] = float(bleu.corpus_score(hyps, streams).score)  # type: ignore[arg-type]
-    metrics["chrf_score"] = float(CHRF().corpus_score(hyps, streams).score)  # type: ignore[arg-type]
+    metrics["chrf_score"] = float(CHRF(lowercase=True).corpus_score(hyps, streams).score)  # type: ignore[arg-type]
     metrics["rougeL_score"] = _rouge_l(hyps, refs, cjk)
     metrics["cider_score"] = _cider(hyps, refs, cjk)
     metrics["exact_match_score"] = (
