@@ -42,7 +42,7 @@ from polyfuse.data.schema import Schema
 from polyfuse.data.tables import Table
 from polyfuse.data.targets import TargetProcessor
 from polyfuse.inference import run_steps
-from polyfuse.tasks import TaskConfig, task_class
+from polyfuse.tasks import Task, TaskConfig, task_class
 from polyfuse.training.frozen_inputs import FrozenInputs, precompute_frozen_inputs
 from polyfuse.training.resume import restore_fitted, save_fitted
 from polyfuse.training.trainer import Trainer, TrainState
@@ -261,9 +261,13 @@ def check_monitor(monitor: str, metrics: dict[str, Any]) -> None:
 
 
 def calibrate(config: Config, built: Built) -> dict[str, Any] | None:
-    """The task's post-hoc calibration on the validation split (temperature scaling for classes)."""
+    """The task's post-hoc calibration on the validation split (temperature scaling for classes);
+    tasks that calibrate nothing skip the validation pass it would need."""
+    task = built.fitted.model.task
+    if type(task).calibrate is Task.calibrate:
+        return None
     outputs = run_steps(built.fitted, built.valid_rows, config.inference.batch_size, validate=True)
-    return built.fitted.model.task.calibrate(outputs)
+    return task.calibrate(outputs)
 
 
 def fit(
