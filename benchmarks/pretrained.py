@@ -140,7 +140,7 @@ def rows_per_second(encoder: Any, batch: dict[str, torch.Tensor], rows: int, sec
 
 
 def throughput(args: argparse.Namespace) -> None:
-    from polyfuse.encoders.pretrained.embedding import build_frozen_encoder
+    from polyfuse.encoders.pretrained._embedding import build_frozen_encoder
 
     peak = matmul_peak()
     sizes = [int(b) for b in args.batches.split(",")]

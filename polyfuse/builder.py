@@ -73,6 +73,16 @@ def build_target(schema: Schema, task: TaskConfig) -> TargetProcessor | None:
     return task_class(task.type).create_target(task, schema.targets(), schema.label_delimiter)
 
 
+def task_spec(spec: InputSpec) -> dict[str, Any]:
+    """What a task's decoders know of an input: its processor's output spec, its modality and,
+    for images, the per-channel mean/std the pixels were normalised with."""
+    values = {**spec.processor.output_spec(), "modality": spec.modality}
+    for key in ("mean", "std"):
+        if spec.modality == "image" and getattr(spec.processor, f"{key}_", None) is not None:
+            values[key] = list(getattr(spec.processor, f"{key}_"))
+    return values
+
+
 def encoder_config(config: Config, name: str, modality: str) -> EncoderConfig:
     """The validated encoder config of one input."""
     section = _section(config.model.encoders, name, modality)
@@ -99,7 +109,9 @@ def build_model(
     fusion = None
     if task_class(task_config.type).needs_fusion(task_config):
         fusion = create_fusion(parse_fusion_config(config.model.fusion), dims)
-    task = create_task(task_config, ModelDims(None if fusion is None else fusion.output_dim, dims), target)
+    specs = {s.name: task_spec(s) for s in inputs}
+    fused_dim = None if fusion is None else fusion.output_dim
+    task = create_task(task_config, ModelDims(fused_dim, dims, specs), target)
     # alignment losses, named by type (``contrastive``, ``contrastive_2`` for a second one)
     aligners: dict[str, nn.Module] = {}
     weights: dict[str, float] = {}

@@ -19,13 +19,17 @@ def registries() -> dict[str, Registry[Any]]:
     from polyfuse.fusion import FUSIONS
     from polyfuse.fusion.alignment import ALIGNMENTS
     from polyfuse.tasks import TASKS
+    from polyfuse.tasks.decoders import DECODERS
     from polyfuse.tasks.heads import HEADS
+    from polyfuse.tasks.input_decoders.base import DECODERS as INPUT_DECODERS
 
     return {
         "encoders": ENCODERS,
         "fusions": FUSIONS,
         "tasks": TASKS,
         "heads": HEADS,
+        "decoders": DECODERS,
+        "input_decoders": INPUT_DECODERS,
         "processors": PROCESSORS,
         "alignments": ALIGNMENTS,
         "noise": INJECTORS,

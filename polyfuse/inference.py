@@ -104,6 +104,8 @@ def prediction_frame(
 def embeddings(fitted: Fitted, encoded: EncodedRows, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
     """Fused embeddings ``(N, D)`` of the encoded rows and their table row numbers ``(N,)``.
 
+    A task with its own embedding (an autoencoder's latent, :meth:`Task.embed`) gives that.
+
     Models without a fusion (late heads, retrieval towers) give each input's pooled vector,
     concatenated in sorted input order.
     """
@@ -113,11 +115,13 @@ def embeddings(fitted: Fitted, encoded: EncodedRows, batch_size: int) -> tuple[n
     with torch.inference_mode():
         for batch in batches(fitted, encoded, batch_size):
             out = model.fuse(batch)
-            vector = (
-                out.fused
-                if out.fused is not None
-                else torch.cat([out.pooled[n] for n in sorted(out.pooled)], 1)
-            )
+            vector = model.task.embed(out)
+            if vector is None:
+                vector = (
+                    out.fused
+                    if out.fused is not None
+                    else torch.cat([out.pooled[n] for n in sorted(out.pooled)], 1)
+                )
             parts.append(vector.float().cpu())
             rows.append(batch.index)
     if not parts:
@@ -128,4 +132,6 @@ def embeddings(fitted: Fitted, encoded: EncodedRows, batch_size: int) -> tuple[n
 def embedding_dim(fitted: Fitted) -> int:
     """D of :func:`embeddings`."""
     dims = fitted.model.task.dims
+    if fitted.model.task.embed_dim is not None:
+        return fitted.model.task.embed_dim
     return dims.fused_dim if dims.fused_dim is not None else sum(dims.input_dims.values())

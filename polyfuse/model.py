@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
-from polyfuse.data.batch import PRECOMPUTED, Batch
+from polyfuse.data.batch import PRECOMPUTED, PRECOMPUTED_MASK, PRECOMPUTED_TOKENS, Batch
 from polyfuse.data.processors.base import Features
 from polyfuse.encoders.base import Encoder, EncoderOutput
 from polyfuse.fusion.base import Fusion
@@ -88,7 +88,8 @@ class MultimodalModel(nn.Module):
         """Run every encoder: ``{input: EncoderOutput}``.
 
         An input given as ``{PRECOMPUTED: (B, D)}`` (its frozen encoder's pooled output, read from
-        the embedding cache) skips its encoder and has no tokens.
+        the embedding cache) skips its encoder and has no tokens, unless the cache holds them too
+        (``PRECOMPUTED_TOKENS``, ``PRECOMPUTED_MASK``).
         """
         return {name: _encode(enc, batch.inputs[name]) for name, enc in self.encoders.items()}
 
@@ -123,7 +124,7 @@ class MultimodalModel(nn.Module):
 
     def training_step(self, batch: Batch) -> dict[str, Tensor]:
         """Named loss terms; ``loss`` is their sum and the one the trainer backpropagates."""
-        if batch.target is None:
+        if batch.target is None and self.task.target is not None:
             raise ValueError("training_step needs targets")
         out = self.fuse(batch)
         terms = dict(self.task.training_step(out, batch))
@@ -140,6 +141,9 @@ class MultimodalModel(nn.Module):
 def _encode(encoder: nn.Module, features: Features) -> EncoderOutput:
     """``encoder(features)``, or the precomputed pooled output ``(B, D)`` the features carry."""
     if PRECOMPUTED in features:
+        if PRECOMPUTED_TOKENS in features:  # cached tokens (float16 in the cache)
+            tokens = features[PRECOMPUTED_TOKENS].to(features[PRECOMPUTED].dtype)
+            return EncoderOutput(features[PRECOMPUTED], tokens, features[PRECOMPUTED_MASK])
         return EncoderOutput(features[PRECOMPUTED])
     out: EncoderOutput = encoder(features)
     return out

@@ -66,6 +66,7 @@ def render_model_card(fitted: Fitted) -> str:
         f"- bad rows skipped: {training.get('skipped_rows') or 'none'}",
         f"- time: {training.get('seconds')} s on {training.get('device')}",
         f"- seed {cfg.training.seed}, batch size {cfg.training.batch_size}, lr {cfg.training.lr}",
+        *_calibration_line(metrics.get("calibration")),
         "",
         "## Scores",
         "",
@@ -81,3 +82,16 @@ def _fusion_line(fitted: Fitted) -> str:
     if fusion is None:
         return "Fusion: none (the task reads each input's encoder output)"
     return f"Fusion: `{fusion.config.type}` -> {fusion.output_dim}"
+
+
+def _calibration_line(record: dict[str, Any] | None) -> list[str]:
+    """What temperature scaling did (classification only)."""
+    if not record:
+        return []
+    if record.get("kept"):
+        return [
+            f"- temperature scaling: T = {record['temperature']:.3f}, fitted on {record['rows']} validation"
+            f" rows (two-fold cross-fitted held-out NLL {record['cross_fitted_nll_before']:.4f} ->"
+            f" {record['cross_fitted_nll_after']:.4f})"
+        ]
+    return [f"- temperature scaling: not applied ({record.get('skipped', 'no reason recorded')})"]

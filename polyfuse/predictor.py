@@ -13,8 +13,9 @@ import torch
 from polyfuse import inference
 from polyfuse.bundle import Fitted, load_bundle, save_bundle
 from polyfuse.config.schema import Config, TrainingConfig, parse_config
+from polyfuse.data.checks import check_prediction_columns, check_split_sizes
 from polyfuse.data.dataset import DataError, encode_rows
-from polyfuse.data.schema import infer_schema
+from polyfuse.data.schema import Schema, infer_schema
 from polyfuse.data.tables import iter_table, read_table
 from polyfuse.data.targets import check_target_columns
 from polyfuse.model_card import render_model_card
@@ -93,15 +94,21 @@ class Predictor:
         *,
         resume: bool = False,
         stop_after_epochs: int | None = None,
+        base_dir: str | Path | None = None,
     ) -> Predictor:
-        """Train on ``train`` (path or DataFrame); ``valid`` defaults to a stratified split of it."""
+        """Train on ``train`` (path or DataFrame); ``valid`` defaults to a stratified split of it.
+
+        ``base_dir``: folder that relative media paths resolve against (default: the table's folder,
+        or the working directory for a DataFrame); ``resume`` continues an interrupted run from
+        ``training.output_dir`` with the processors it fitted (the config must be unchanged).
+        """
         cfg = self.config
         train_src = train if train is not None else cfg.data.train
         if train_src is None:
             raise ValueError("no training data: pass it to fit() or set data.train")
         valid_src = valid if valid is not None else cfg.data.valid
         torch.manual_seed(cfg.training.seed)
-        table = read_table(train_src)
+        table = read_table(train_src, base_dir)
         schema = infer_schema(
             table.frame,
             cfg.data.label,
@@ -116,7 +123,15 @@ class Predictor:
                 table, schema, cfg.data.valid_fraction, cfg.training.seed
             )
         else:
-            train_table, valid_table = table, read_table(valid_src)
+            train_table, valid_table = table, read_table(valid_src, base_dir)
+        check_split_sizes(
+            len(train_table.frame),
+            len(valid_table.frame),
+            table.source,
+            carved=valid_src is None,
+            valid_fraction=cfg.data.valid_fraction,
+            smallest_label=_rarest(table.frame, schema),
+        )
         self.fitted_ = fit_pipeline(cfg, schema, train_table, valid_table, resume, stop_after_epochs)
         if cfg.data.test:
             self.fitted_.metrics["test"] = self.evaluate(cfg.data.test)
@@ -161,7 +176,9 @@ class Predictor:
         """
         fitted = self.fitted
         size = self.config.inference.batch_size
-        for table in iter_table(data, chunk_rows, base_dir):
+        for number, table in enumerate(iter_table(data, chunk_rows, base_dir)):
+            if number == 0:  # a missing or misspelt input column would mask that input in every row
+                check_prediction_columns(list(table.frame.columns), fitted.input_columns, table.source)
             encoded = encode_rows(table, fitted.inputs, progress=progress, desc="reading")
             yield inference.prediction_frame(fitted, encoded, size, proba, progress)
 
@@ -180,19 +197,37 @@ class Predictor:
     ) -> dict[str, Any]:
         """Task metrics on a labelled table, streamed; bad rows are counted, not fatal."""
         fitted = self.fitted
-        steps, bad, total = [], 0, 0
-        for table in iter_table(data, chunk_rows, base_dir):
+        steps, errors, total, source = [], [], 0, str(data)
+        for number, table in enumerate(iter_table(data, chunk_rows, base_dir)):
+            source = table.source
             check_target_columns(fitted.target, list(table.frame.columns), table.source)
+            if number == 0:
+                check_prediction_columns(list(table.frame.columns), fitted.input_columns, table.source)
             encoded = encode_rows(table, fitted.inputs, fitted.target, progress=progress, desc="reading")
             if encoded.index:
                 size = self.config.inference.batch_size
                 steps.append(inference.run_steps(fitted, encoded, size, validate=True, progress=progress))
-            bad += len({e.row for e in encoded.errors})
+            errors += encoded.errors
             total += len(table.frame)
         if not steps:
-            raise DataError([], str(data), total)
+            raise DataError(errors, source, total, "no row could be scored: fix the rows above")
         metrics = fitted.model.task.metrics(concat_outputs(steps))
-        metrics.update({"rows": total, "bad_rows": bad})
+        bad = sorted({e.row for e in errors})
+        metrics.update({"rows": total, "bad_rows": len(bad)})
+        if errors:
+            metrics["bad_row_examples"] = [
+                {"row": e.row, "column": e.column, "error": e.message} for e in errors[:20]
+            ]
+            first = errors[0]
+            log.warning(
+                "%d of %d rows of %s were not scored (first: row %d, column %r: %s)",
+                len(bad),
+                total,
+                source,
+                first.row,
+                first.column,
+                first.message,
+            )
         return metrics
 
     def embed(self, data: DataLike, chunk_rows: int = 4096, base_dir: str | Path | None = None) -> np.ndarray:
@@ -204,15 +239,38 @@ class Predictor:
             parts.append(inference.embeddings(fitted, encoded, self.config.inference.batch_size)[0])
         return np.concatenate(parts) if parts else np.zeros((0, inference.embedding_dim(fitted)), np.float32)
 
+    def index(self, gallery: DataLike, path: str | Path | None = None, **options: Any) -> Any:
+        """Embed a gallery into a searchable :class:`~polyfuse.retrieval.index.RetrievalIndex`
+        (retrieval bundles); ``path`` defaults to a new temporary directory. ``index.search(queries,
+        k)`` then returns the top ``k`` gallery rows per query."""
+        import tempfile
+
+        from polyfuse.retrieval.index import RetrievalIndex
+
+        where = path if path is not None else tempfile.mkdtemp(prefix="polyfuse-index-")
+        options.setdefault("batch_size", self.config.inference.batch_size)
+        return RetrievalIndex.build(self.fitted, gallery, where, **options)[0]
+
     # ------------------------------------------------------------------ persistence
     def save(self, directory: str | Path) -> Path:
         """Write the bundle (see :mod:`polyfuse.bundle`)."""
         return save_bundle(self.fitted, directory, render_model_card(self.fitted))
 
     @classmethod
-    def load(cls, directory: str | Path) -> Predictor:
-        """Load a bundle; needs no training data, no network, and never unpickles."""
-        fitted = load_bundle(directory)
+    def load(cls, directory: str | Path, key: str | Path | None = None) -> Predictor:
+        """Load a bundle; needs no training data, no network, and never unpickles.
+
+        ``key``: verify the bundle's signature with this key file first (``polyfuse sign``).
+        """
+        fitted = load_bundle(directory, key)
         predictor = cls(config=fitted.config)
         predictor.fitted_ = fitted
         return predictor
+
+
+def _rarest(frame: pd.DataFrame, schema: Schema) -> tuple[str, int] | None:
+    """``(label value, rows)`` of the rarest class, for classification (the split's stratum)."""
+    if schema.task not in ("binary", "multiclass") or schema.label is None:
+        return None
+    counts = frame[schema.label].dropna().astype(str).value_counts()
+    return (str(counts.index[-1]), int(counts.iloc[-1])) if len(counts) else None

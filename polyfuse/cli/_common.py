@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from polyfuse.predictor import Predictor
 
 
 class CliError(Exception):
@@ -17,6 +21,7 @@ def user_errors() -> Iterator[None]:
 
     The error classes are imported here, not at module level, so ``polyfuse --help`` does not
     import torch."""
+    from polyfuse._io import OutputError
     from polyfuse.bundle import BundleError
     from polyfuse.config.schema import ConfigError
     from polyfuse.data.dataset import DataError
@@ -26,8 +31,15 @@ def user_errors() -> Iterator[None]:
         yield
     except (ConfigError, DataError, BundleError, BadValueError, FileNotFoundError, KeyError) as error:
         raise CliError(str(error).strip('"')) from None
-    except ValueError as error:
+    except (ValueError, OutputError) as error:
         raise CliError(str(error)) from None
+
+
+def load_predictor(bundle: str | Path) -> Predictor:
+    """``Predictor.load(bundle)`` (a bundle that cannot be built is a :class:`BundleError`)."""
+    from polyfuse.predictor import Predictor
+
+    return Predictor.load(bundle)
 
 
 def format_table(rows: list[list[Any]], header: list[str]) -> str:

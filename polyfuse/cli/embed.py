@@ -75,7 +75,7 @@ def _from_encoder(args: argparse.Namespace) -> tuple[list[int], Any]:
 
     from polyfuse.data.cache import EmbeddingCache
     from polyfuse.data.tables import read_table, resolve_media
-    from polyfuse.encoders.pretrained.embedding import build_frozen_encoder, embed_values
+    from polyfuse.encoders.pretrained._embedding import build_frozen_encoder, embed_values
 
     if "/" not in args.source:
         raise CliError(f"{args.source!r} is neither a bundle directory nor an encoder like text/minilm")

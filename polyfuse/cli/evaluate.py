@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 from typing import Any
 
-from polyfuse.cli._common import CliError, format_metrics, format_table, user_errors
+from polyfuse.cli._common import CliError, format_metrics, format_table, load_predictor, user_errors
 
 
 def parse_levels(text: str) -> list[float]:
@@ -58,6 +57,11 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--injectors", help="only these injectors (comma-separated, e.g. blur,typos)")
     p.add_argument("--baseline", help="another bundle: effective robustness against it")
     p.add_argument("--seed", type=int, default=0, help="seed of the noise")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (off anyway without a TTY)")
+    p.add_argument(
+        "--zero-shot-labels", metavar="COL", help="retrieval bundles: classify by COL's class names"
+    )
+    p.add_argument("--zero-shot-template", default="{}", help="class-name sentence, e.g. 'a photo of a {}'")
     p.set_defaults(run=run)
 
 
@@ -67,13 +71,37 @@ def _analyses(args: argparse.Namespace) -> bool:
 
 def run(args: argparse.Namespace) -> int:
     """Print the metrics (and analyses); optionally write JSON and the HTML report."""
-    from polyfuse.predictor import Predictor
+    from polyfuse._io import atomic_write_text, preflight_output
+    from polyfuse._progress import progress_enabled
+    from polyfuse.data.checks import check_prediction_columns
+    from polyfuse.data.tables import read_columns
 
     with user_errors():
-        predictor = Predictor.load(args.bundle)
-        if not _analyses(args):
-            results: dict[str, Any] = {
-                "metrics": predictor.evaluate(args.data, chunk_rows=args.chunk_rows, progress=True)
+        for path in (args.json_out, args.report):
+            if path:
+                preflight_output(path, kind="file")  # before the work, not after it
+        predictor = load_predictor(args.bundle)
+        if not args.zero_shot_labels:  # zero-shot reads the candidate side only
+            check_prediction_columns(read_columns(args.data), predictor.fitted.input_columns, str(args.data))
+        progress = progress_enabled(not args.no_progress)
+        if args.zero_shot_labels:
+            from polyfuse.retrieval.zero_shot import zero_shot_classify
+
+            metrics = zero_shot_classify(
+                predictor.fitted, args.data, args.zero_shot_labels, args.zero_shot_template
+            )
+            results: dict[str, Any] = {"metrics": metrics}
+        elif predictor.fitted.task_config.type == "retrieval" and args.report:
+            from polyfuse.evaluation.report.retrieval import write_retrieval_report
+
+            results = {
+                "metrics": predictor.evaluate(args.data, chunk_rows=args.chunk_rows, progress=progress)
+            }
+            print(f"report written to {write_retrieval_report(args.report, predictor.fitted, args.data)}")
+            args.report = None
+        elif not _analyses(args):
+            results = {
+                "metrics": predictor.evaluate(args.data, chunk_rows=args.chunk_rows, progress=progress)
             }
         else:
             from polyfuse.evaluation.suite import run_evaluation
@@ -88,13 +116,13 @@ def run(args: argparse.Namespace) -> int:
                 levels=parse_levels(args.levels),
                 injectors=args.injectors.split(",") if args.injectors else None,
                 seed=args.seed,
-                baseline=Predictor.load(args.baseline) if args.baseline else None,
+                baseline=load_predictor(args.baseline) if args.baseline else None,
             )
     print(format_metrics(results["metrics"]))
     _print_analyses(results)
     if args.json_out:
-        Path(args.json_out).write_text(
-            json.dumps(results if _analyses(args) else results["metrics"], indent=2)
+        atomic_write_text(
+            args.json_out, json.dumps(results if _analyses(args) else results["metrics"], indent=2)
         )
         print(f"\nresults written to {args.json_out}")
     if args.report:

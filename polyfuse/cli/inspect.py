@@ -25,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
     with user_errors():
         frame = read_table(args.data).frame.head(args.rows)
         if args.label:
-            schema = infer_schema(frame, args.label, source=args.data)
+            schema = infer_schema(frame, args.label, source=args.data, log_warnings=False)
             columns = schema.columns
         else:
             columns = [infer_column(str(c), frame[c]) for c in frame.columns]

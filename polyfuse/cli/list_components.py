@@ -9,7 +9,17 @@ if TYPE_CHECKING:
     from polyfuse._registry import Registry
 
 
-KINDS = ["encoders", "fusions", "tasks", "heads", "processors", "alignments", "noise"]
+KINDS = [
+    "encoders",
+    "fusions",
+    "tasks",
+    "heads",
+    "decoders",
+    "input_decoders",
+    "processors",
+    "alignments",
+    "noise",
+]
 
 
 def add_parser(sub: Any) -> None:

@@ -1,11 +1,16 @@
-"""``polyfuse predict BUNDLE DATA -o out.csv``: batch prediction, streamed chunk by chunk."""
+"""``polyfuse predict BUNDLE DATA -o out.csv``: batch prediction, streamed chunk by chunk.
+
+The output is written to a temporary sibling and renamed over ``out.csv`` at the end, so a failed
+run (a full disk, Ctrl-C) leaves an earlier ``out.csv`` whole; two runs into one file cannot
+interleave (the second fails at once, naming the first's pid).
+"""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
-from polyfuse.cli._common import user_errors
+from polyfuse.cli._common import CliError, load_predictor, user_errors
 
 
 def add_parser(sub: Any) -> None:
@@ -16,19 +21,69 @@ def add_parser(sub: Any) -> None:
     p.add_argument("-o", "--output", required=True, help="output CSV (row, prediction, ..., error)")
     p.add_argument("--proba", action="store_true", help="add class probabilities")
     p.add_argument("--chunk-rows", type=int, default=4096, help="rows read at a time")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (off anyway without a TTY)")
+    p.add_argument(
+        "--decoding",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="text generation: override a decoding option (strategy=beam, beam_size=5, top_p=0.9, ...)",
+    )
+    p.add_argument("--num-return", type=int, help="text generation: the N best texts with their scores")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Write predictions; rows that fail carry their error and do not stop the others."""
-    from polyfuse.predictor import Predictor
+    from polyfuse._io import atomic_file, folder_lock, preflight_output
+    from polyfuse._progress import progress_enabled
+    from polyfuse.data.checks import check_prediction_columns
+    from polyfuse.data.tables import read_columns
 
     rows = failed = 0
     with user_errors():
-        predictor = Predictor.load(args.bundle)
-        for i, frame in enumerate(predictor.iter_predict(args.data, args.proba, args.chunk_rows, True)):
-            frame.to_csv(args.output, mode="w" if i == 0 else "a", header=i == 0, index=False)
-            rows += len(frame)
-            failed += int(frame["error"].notna().sum())
+        output = preflight_output(args.output, kind="file")
+        predictor = load_predictor(args.bundle)
+        _set_decoding(predictor, args.decoding, args.num_return)
+        check_prediction_columns(read_columns(args.data), predictor.fitted.input_columns, str(args.data))
+        progress = progress_enabled(not args.no_progress)
+        chunks = predictor.iter_predict(args.data, args.proba, args.chunk_rows, progress)
+        try:
+            with folder_lock(output.parent, f".{output.name}.lock"), atomic_file(output) as temp:
+                for i, frame in enumerate(chunks):
+                    frame.to_csv(temp, mode="w" if i == 0 else "a", header=i == 0, index=False)
+                    rows += len(frame)
+                    failed += int(frame["error"].notna().sum())
+        except OSError as error:
+            if isinstance(error, FileNotFoundError) or error.strerror is None:
+                raise
+            raise CliError(
+                f"cannot write {output}: {error.strerror}; an earlier {output.name} there is unchanged"
+            ) from None
     print(f"{rows} rows predicted into {args.output}; {failed} rows failed (see the error column)")
     return 0
+
+
+def _set_decoding(predictor: Any, options: list[str], num_return: int | None) -> None:
+    """Apply ``--decoding KEY=VALUE`` and ``--num-return`` to a generation task's decoding."""
+    from polyfuse.cli._common import CliError
+
+    updates: dict[str, Any] = {}
+    for option in options:
+        key, sep, value = option.partition("=")
+        if not sep:
+            raise CliError(f"--decoding takes KEY=VALUE, got {option!r}")
+        updates[key.strip()] = value.strip()
+    if num_return is not None:
+        updates["num_return"] = num_return
+    if not updates:
+        return
+    task = predictor.fitted.model.task
+    if not hasattr(task, "set_decoding"):
+        raise CliError(f"--decoding and --num-return apply to text generation, not to task {task.name!r}")
+    if "num_return" in updates and updates.get("strategy", task.decoding.strategy) == "beam":
+        updates.setdefault("beam_size", max(int(updates["num_return"]), task.decoding.beam_size))
+    try:
+        task.set_decoding(**updates)
+    except ValueError as error:
+        raise CliError(f"--decoding: {error}") from None

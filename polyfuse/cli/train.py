@@ -19,11 +19,18 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--output-dir", help="override training.output_dir")
     p.add_argument("--epochs", type=int, help="override training.epochs")
     p.add_argument("--bundle", help="where to write the bundle (default OUTPUT_DIR/model)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (off anyway without a TTY)")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Train, save the bundle, print validation (and test) scores."""
+    """Train, save the bundle, print validation (and test) scores.
+
+    The output folder is checked first (writable, not a file) and locked for the run: a second
+    ``polyfuse train`` into it fails at once, naming the first one's pid.
+    """
+    from polyfuse._io import folder_lock, preflight_output
+    from polyfuse._progress import progress_enabled
     from polyfuse.config import load_config
     from polyfuse.predictor import Predictor
 
@@ -36,9 +43,15 @@ def run(args: argparse.Namespace) -> int:
             values["training"]["output_dir"] = args.output_dir
         if args.epochs:
             values["training"]["epochs"] = args.epochs
-        predictor = Predictor(config=values).fit(resume=args.resume)
-        bundle = Path(args.bundle or Path(predictor.config.training.output_dir) / "model")
-        predictor.save(bundle)
+        values["training"]["progress"] = progress_enabled(
+            values["training"]["progress"] and not args.no_progress
+        )
+        output_dir = preflight_output(values["training"]["output_dir"], kind="folder")
+        bundle = Path(args.bundle or output_dir / "model")
+        preflight_output(bundle, kind="folder")
+        with folder_lock(output_dir):
+            predictor = Predictor(config=values).fit(resume=args.resume)
+            predictor.save(bundle)
     metrics = predictor.fitted.metrics
     print("\nvalidation\n" + format_metrics(metrics["valid"]))
     if "test" in metrics:

@@ -255,7 +255,7 @@ class TrainingConfig(_Strict):
     precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
         "auto", description="'auto' = bf16/fp16 autocast on CUDA, fp32 on CPU"
     )
-    device: str = Field("auto", description="'auto', 'cpu', 'cuda', 'cuda:1', ...")
+    device: str = Field("auto", description="'auto', 'cpu', 'cuda', 'cuda:1', 'mps'")
     num_workers: int | Literal["auto"] = Field(
         "auto", description="data-loading processes when media do not fit the in-memory cache"
     )
@@ -277,6 +277,25 @@ class TrainingConfig(_Strict):
     output_dir: str = Field("runs/polyfuse", description="checkpoints, logs and the bundle go here")
     tensorboard: bool = Field(True, description="write TensorBoard event files")
     progress: bool = Field(True, description="show a progress bar")
+
+    @field_validator("device")
+    @classmethod
+    def _check_device(cls, value: str) -> str:
+        return check_device(value)
+
+
+DEVICE_TYPES = ("cpu", "cuda", "mps")
+
+
+def check_device(value: str) -> str:
+    """``auto``, ``cpu``, ``mps``, ``cuda`` or ``cuda:N``; anything else is refused at config load
+    (whether the device exists is checked where training starts, on the machine that runs it)."""
+    name = value.strip().lower()
+    kind, _, index = name.partition(":")
+    valid_index = not index or (index.isdigit() and kind == "cuda")
+    if name != "auto" and (kind not in DEVICE_TYPES or not valid_index):
+        raise ValueError(f"{value!r} is not a device polyfuse trains on; use auto, cpu, cuda, cuda:N or mps")
+    return name
 
 
 class InferenceConfig(_Strict):
@@ -347,7 +366,7 @@ def _format_error(error: ValidationError, source: str) -> str:
     lines = [f"invalid config {source}:"]
     for item in error.errors():
         path = ".".join(str(p) for p in item["loc"]) or "(top level)"
-        lines.append(f"  {path}: {item['msg']}")
+        lines.append(f"  {path}: {item['msg'].removeprefix('Value error, ')}")
     return "\n".join(lines)
 
 
@@ -359,12 +378,36 @@ def parse_config(values: dict[str, Any], source: str = "(dict)") -> Config:
         raise ConfigError(_format_error(error, source)) from None
 
 
+def _read_yaml(path: Path) -> Any:
+    """Parse a YAML file; a syntax error or a non-UTF-8 byte names the file, line and column."""
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        start = raw.rfind(b"\n", 0, error.start) + 1
+        column = len(raw[start : error.start].decode("utf-8", errors="replace")) + 1
+        raise ConfigError(
+            f"invalid config {path}: line {line}, column {column} (byte 0x{raw[error.start]:02x})"
+            " is not valid UTF-8; save the file as UTF-8"
+        ) from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        problem = getattr(error, "problem", None) or str(error)
+        context = getattr(error, "context", None)
+        detail = f"{problem} ({context})" if context else problem
+        raise ConfigError(f"invalid YAML in {path}: {where}{detail}") from None
+
+
 def load_config(path: str | Path) -> Config:
     """Read and validate a YAML config; relative data paths resolve against the YAML's folder."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
-    values = yaml.safe_load(path.read_text()) or {}
+    values = _read_yaml(path) or {}
     if not isinstance(values, dict):
         raise ConfigError(f"invalid config {path}: the top level must be a mapping")
     data = values.get("data")

@@ -18,6 +18,10 @@ PRECOMPUTED = "precomputed"
 ``{PRECOMPUTED: (B, D)}`` (the embedding cache of frozen encoders, see
 :mod:`polyfuse.data.precomputed`). The model passes it on as the pooled vector without running the
 encoder."""
+PRECOMPUTED_TOKENS = "precomputed_tokens"
+"""Feature key of a cached input's tokens ``(B, T, D)`` (beside :data:`PRECOMPUTED`), when a decoder
+or a token fusion reads them; :data:`PRECOMPUTED_MASK` holds their ``(B, T)`` bool mask."""
+PRECOMPUTED_MASK = "precomputed_mask"
 
 
 def _to(value: Any, device: torch.device | str) -> Any:

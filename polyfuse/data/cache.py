@@ -4,7 +4,7 @@ Layout under the cache root (``POLYFUSE_CACHE_DIR``, default ``~/.cache/polyfuse
 
     <namespace>/                     one per (encoder id, weights tag, preprocessing params)
         namespace.json               what the namespace key was made of (for ``polyfuse cache info``)
-        shard-<uuid>.npy             float32 (N, D) embeddings, opened with mmap
+        shard-<uuid>.npy             float32 (N, D) embeddings (float16 for token rows), opened with mmap
         shard-<uuid>.json            {"keys": [content hash per row], "rows", "dim", "sha256"}
     .lock                            flock'ed by clear / eviction
 
@@ -147,11 +147,20 @@ class EmbeddingCache:
         return _Shard(index_path, list(index["keys"]), array)
 
     # ------------------------------------------------------------------ writing
-    def put(self, namespace: str, keys: Sequence[str], embeddings: np.ndarray, about: dict[str, Any]) -> None:
-        """Add rows ``embeddings`` (N, D) under ``keys`` as one new shard (atomic, lock-free)."""
+    def put(
+        self,
+        namespace: str,
+        keys: Sequence[str],
+        embeddings: np.ndarray,
+        about: dict[str, Any],
+        dtype: Any = np.float32,
+    ) -> None:
+        """Add rows ``embeddings`` (N, D) under ``keys`` as one new shard (atomic, lock-free).
+
+        ``dtype``: how the rows are stored (float16 halves token caches)."""
         if len(keys) == 0:
             return
-        array = np.ascontiguousarray(embeddings, dtype=np.float32)
+        array = np.ascontiguousarray(embeddings, dtype=dtype)
         if array.ndim != 2 or array.shape[0] != len(keys):
             raise ValueError(f"need ({len(keys)}, D) embeddings, got {array.shape}")
         directory = self.root / namespace
@@ -239,6 +248,7 @@ def cached_embeddings(
     compute: Callable[[list[int]], np.ndarray],
     about: dict[str, Any],
     stats: CacheStats | None = None,
+    dtype: Any = np.float32,
 ) -> np.ndarray:
     """Embeddings ``(N, D)`` of ``values``: cached rows read, the others ``compute``d and stored.
 
@@ -252,6 +262,7 @@ def cached_embeddings(
         compute: ``positions -> (len(positions), D)`` embeddings of those rows.
         about: Stored once per namespace for ``polyfuse cache info``.
         stats: Incremented with this call's hits and misses.
+        dtype: Of the rows stored and returned (``np.float16`` for token caches).
     """
     if stats is None:
         stats = CacheStats()
@@ -266,10 +277,14 @@ def cached_embeddings(
     if fresh is not None:
         finite = np.isfinite(fresh).all(axis=1)
         cache.put(
-            namespace, [keys[i] for i, ok in zip(missing, finite, strict=True) if ok], fresh[finite], about
+            namespace,
+            [keys[i] for i, ok in zip(missing, finite, strict=True) if ok],
+            fresh[finite],
+            about,
+            dtype,
         )
     dim = fresh.shape[1] if fresh is not None else next(iter(found.values())).shape[0]
-    out = np.zeros((len(values), dim), dtype=np.float32)
+    out = np.zeros((len(values), dim), dtype=dtype)
     for position, row in found.items():
         out[position] = row
     if fresh is not None:

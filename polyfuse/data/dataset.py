@@ -16,8 +16,8 @@ from typing import Any
 
 import torch
 from torch.utils.data import Dataset
-from tqdm.auto import tqdm
 
+from polyfuse._progress import progress_bar
 from polyfuse.data.batch import Batch
 from polyfuse.data.processors.base import BadValueError, Features, Processor, is_missing
 from polyfuse.data.schema import TABULAR
@@ -47,7 +47,13 @@ class RowError:
 class DataError(ValueError):
     """Bad rows found before training; the message groups them by column."""
 
-    def __init__(self, errors: Sequence[RowError], source: str, total_rows: int) -> None:
+    def __init__(
+        self,
+        errors: Sequence[RowError],
+        source: str,
+        total_rows: int,
+        hint: str = "fix them, or pass --on-bad-rows skip (data.on_bad_rows: skip) to skip them",
+    ) -> None:
         self.errors = list(errors)
         lines = [f"{len({e.row for e in errors})} of {total_rows} rows in {source} are bad:"]
         by_column: dict[str, list[RowError]] = {}
@@ -56,7 +62,7 @@ class DataError(ValueError):
         for column, items in by_column.items():
             rows = ", ".join(str(e.row) for e in items[:5]) + (", ..." if len(items) > 5 else "")
             lines.append(f"  column {column!r}: {len(items)} rows (rows {rows}); first: {items[0].message}")
-        lines.append("fix them, or pass --on-bad-rows skip (data.on_bad_rows: skip) to skip them")
+        lines.append(hint)
         super().__init__("\n".join(lines))
 
 
@@ -165,7 +171,7 @@ def encode_rows(
         encoded_target = None
         if target is not None:
             try:
-                encoded_target = target.encode(target.value(records[i]))
+                encoded_target = target.encode(target.resolve(target.value(records[i]), table.base_dir))
             except BadValueError as error:
                 errors.append((error.column or ", ".join(target.columns), str(error)))
         return features, errors, encoded_target
@@ -173,11 +179,11 @@ def encode_rows(
     workers = threads or min(8, os.cpu_count() or 1)
     with ThreadPoolExecutor(workers) as pool:
         results = list(
-            tqdm(
+            progress_bar(
                 pool.map(work, range(len(records)), chunksize=64),
+                progress,
                 total=len(records),
                 desc=desc,
-                disable=not progress,
                 unit="row",
                 leave=False,
             )
@@ -273,7 +279,8 @@ class LazyRowsDataset(Dataset[tuple[int, RowFeatures, Any]]):
                 s.name: None if features[s.name] is None else s.processor.augment(features[s.name], generator)  # type: ignore[arg-type]
                 for s in self.inputs
             }
-        target = None if self.target is None else self.target.encode(self.target.value(row))
+        value = None if self.target is None else self.target.resolve(self.target.value(row), self.base_dir)
+        target = None if self.target is None else self.target.encode(value)
         return self.keep[i], features, target
 
 

@@ -5,7 +5,9 @@ distinct value of the input is embedded once, through the embedding cache, and t
 looks the embeddings up by value, so the encoder does not run on every batch of every epoch. It
 never reaches a bundle: a bundle keeps the input's own processor, and its model the encoder.
 
-Shapes: ``transform`` -> ``{PRECOMPUTED: (D,)}``; ``collate`` -> ``{PRECOMPUTED: (B, D)}``.
+Shapes: ``transform`` -> ``{PRECOMPUTED: (D,)}``; ``collate`` -> ``{PRECOMPUTED: (B, D)}``. With
+tokens (decoders and token fusions read them): also ``{PRECOMPUTED_TOKENS: (B, T, D) float16,
+PRECOMPUTED_MASK: (B, T) bool}``.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from polyfuse.data.batch import PRECOMPUTED
+from polyfuse.data.batch import PRECOMPUTED, PRECOMPUTED_MASK, PRECOMPUTED_TOKENS
 from polyfuse.data.processors.base import BadValueError, Features, Processor, is_missing
 
 
@@ -35,6 +37,9 @@ class PrecomputedProcessor(Processor):
             gives an absent row, as the encoder would).
         errors: :func:`value_key` -> why the input's own processor refused that value (raised
             again by :meth:`transform`, so bad rows are reported exactly as without the cache).
+        tokens: ``(N, T, D)`` the encoder's tokens per value (float16 keeps half the memory), or
+            ``None`` for pooled vectors only.
+        masks: ``(N, T)`` bool, True for a real token (with ``tokens``).
     """
 
     modality = "precomputed"
@@ -45,6 +50,8 @@ class PrecomputedProcessor(Processor):
         rows: Mapping[str | bytes, int],
         absent: np.ndarray,
         errors: Mapping[str | bytes, str] | None = None,
+        tokens: np.ndarray | None = None,
+        masks: np.ndarray | None = None,
     ) -> None:
         if embeddings.ndim != 2 or absent.shape != (embeddings.shape[1],):
             raise ValueError(
@@ -54,6 +61,8 @@ class PrecomputedProcessor(Processor):
         self.rows = dict(rows)
         self.absent = torch.from_numpy(np.ascontiguousarray(absent, dtype=np.float32))  # (D,)
         self.errors = dict(errors or {})
+        self.tokens = None if tokens is None else torch.from_numpy(np.ascontiguousarray(tokens))  # (N, T, D)
+        self.masks = None if masks is None else torch.from_numpy(np.ascontiguousarray(masks, dtype=bool))
 
     def fit(self, values: Sequence[Any]) -> PrecomputedProcessor:
         """Nothing to learn."""
@@ -71,12 +80,29 @@ class PrecomputedProcessor(Processor):
         key = value_key(value)
         if key in self.errors:
             raise BadValueError(self.errors[key])
-        return {PRECOMPUTED: self.embeddings[self.rows[key]]}
+        row = self.rows[key]
+        if self.tokens is None or self.masks is None:
+            return {PRECOMPUTED: self.embeddings[row]}
+        return {
+            PRECOMPUTED: self.embeddings[row],
+            PRECOMPUTED_TOKENS: self.tokens[row],
+            PRECOMPUTED_MASK: self.masks[row],
+        }
 
     def collate(self, items: Sequence[Features | None]) -> Features:
         """Stack rows into ``{PRECOMPUTED: (B, D)}``; an absent row gets the encoder's absent output."""
         rows = [self.absent if item is None else item[PRECOMPUTED] for item in items]
-        return {PRECOMPUTED: torch.stack(rows) if rows else self.absent.new_zeros(0, len(self.absent))}
+        out = {PRECOMPUTED: torch.stack(rows) if rows else self.absent.new_zeros(0, len(self.absent))}
+        if self.tokens is not None and self.masks is not None:
+            blank, off = (
+                self.tokens.new_zeros(self.tokens.shape[1:]),
+                self.masks.new_zeros(self.masks.shape[1:]),
+            )
+            out[PRECOMPUTED_TOKENS] = torch.stack(
+                [blank if i is None else i[PRECOMPUTED_TOKENS] for i in items]
+            )
+            out[PRECOMPUTED_MASK] = torch.stack([off if i is None else i[PRECOMPUTED_MASK] for i in items])
+        return out
 
     def output_spec(self) -> dict[str, Any]:
         """``{"dim": D}``."""
@@ -84,4 +110,5 @@ class PrecomputedProcessor(Processor):
 
     def get_params(self) -> dict[str, Any]:
         """Sizes only: the lookup itself is never saved."""
-        return {"rows": int(self.embeddings.shape[0]), "dim": int(self.embeddings.shape[1])}
+        tokens = 0 if self.tokens is None else int(self.tokens.shape[1])
+        return {"rows": int(self.embeddings.shape[0]), "dim": int(self.embeddings.shape[1]), "tokens": tokens}

@@ -6,6 +6,7 @@ decision keeps its reason, and suspicious columns get warnings, so ``polyfuse in
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -20,6 +21,14 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff", ".au", ".opus")
 TABULAR = "tabular"
 """Name of the one input that groups every numeric and categorical column."""
+
+log = logging.getLogger("polyfuse")
+
+MAX_NON_NUMBERS = 0.05
+"""A column whose present cells are numbers but for at most this share is numeric; the others are
+named in a warning (and are bad rows), instead of the whole column silently becoming text."""
+
+_DECIMAL_COMMA = re.compile(r"^\s*[+-]?\d+,\d+\s*$")
 
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # kana and CJK ideographs
 _WORD = re.compile(f"[{_CJK}]|[^\\s{_CJK}]+")
@@ -109,6 +118,10 @@ def infer_column(name: str, series: pd.Series) -> ColumnInfo:
     if n_rows and n_present / n_rows < 0.5:
         warnings.append(f"{n_rows - n_present} of {n_rows} cells are empty")
     if n_present == 0:
+        warnings = [
+            f"every one of its {n_rows} cells is empty: the column is left out of the model"
+            f" (a media column whose paths were lost? set data.columns.{name} to keep it as an input)"
+        ]
         return ColumnInfo(name, "ignore", "every cell is empty", warnings)
     n_unique = values.map(str).nunique()  # map, not astype: astype(str) decodes bytes
     if n_unique == 1:
@@ -130,6 +143,9 @@ def infer_column(name: str, series: pd.Series) -> ColumnInfo:
         if integral and n_unique <= few and n_present >= 20:
             return ColumnInfo(name, "categorical", f"integers with only {n_unique} distinct values", warnings)
         return ColumnInfo(name, "numeric", f"numeric values, {n_unique} distinct", warnings)
+    mostly = _mostly_numbers(name, values, numeric, few)
+    if mostly is not None:
+        return ColumnInfo(name, "numeric", mostly[0], [*warnings, mostly[1]])
     texts = values.astype(str)
     mean_words = float(texts.map(lambda t: len(_WORD.findall(t))).mean())
     if n_unique == n_present and n_present >= 20 and mean_words < 1.5:
@@ -146,6 +162,24 @@ def infer_column(name: str, series: pd.Series) -> ColumnInfo:
     )
 
 
+def _mostly_numbers(name: str, values: pd.Series, numeric: pd.Series, few: int) -> tuple[str, str] | None:
+    """(reason, warning) when all but a few present cells are numbers (of many distinct values):
+    the column is numeric and the warning names the odd cells, which become bad rows."""
+    odd = values[numeric.isna()]
+    numbers = numeric.dropna()
+    if len(values) < 20 or len(odd) > MAX_NON_NUMBERS * len(values) or numbers.nunique() <= few:
+        return None
+    cells = ", ".join(f"row {row} {value!r}" for row, value in list(odd.items())[:5])
+    more = f" and {len(odd) - 5} more" if len(odd) > 5 else ""
+    comma = any(isinstance(v, str) and _DECIMAL_COMMA.match(v) for v in odd)
+    hint = " (decimal commas? polyfuse reads 1.5, not 1,5)" if comma else ""
+    warning = (
+        f"{len(odd)} of {len(values)} cells are not numbers: {cells}{more}{hint}; the column is"
+        f" read as numeric and these rows are bad (fix them, or set data.columns.{name})"
+    )
+    return f"numeric values, {numbers.nunique()} distinct, {len(odd)} cells not numbers", warning
+
+
 def infer_task(series: pd.Series, delimiter: str = "|") -> tuple[str, str]:
     """Guess the task from the label column; returns (task, reason)."""
     values = _present(series)
@@ -155,6 +189,14 @@ def infer_task(series: pd.Series, delimiter: str = "|") -> tuple[str, str]:
     if textual and values.astype(str).str.contains(delimiter, regex=False).mean() > 0.1:
         return "multilabel", f"label strings contain the delimiter {delimiter!r}"
     n_unique = values.astype(str).nunique()
+    if textual and n_unique > 50 and n_unique > 0.3 * len(values):
+        words = float(values.astype(str).map(lambda v: len(v.split())).mean())
+        if words >= 3:
+            return "generation", (
+                f"free text label ({n_unique} distinct values, {words:.1f} words on average): text"
+                " generation by a decoder, not a classifier of that many classes"
+                " (set model.task.type to override)"
+            )
     if n_unique <= 2:
         return "binary", f"{n_unique} distinct label values"
     numeric = pd.to_numeric(values, errors="coerce")
@@ -175,8 +217,12 @@ def infer_schema(
     label_delimiter: str = "|",
     source: str = "the table",
     sections: Sequence[str] = (),
+    log_warnings: bool = True,
 ) -> Schema:
     """Infer the schema of ``frame``; ``columns`` and ``task`` override inference.
+
+    Each column's warnings are logged (logger ``polyfuse``, level WARNING) unless
+    ``log_warnings`` is False (``polyfuse inspect`` prints them itself).
 
     ``sections`` are the keys of per-input config sections (``data.processors``,
     ``model.encoders``): each that is not a modality name must be a column. ``source`` (the
@@ -198,6 +244,10 @@ def infer_schema(
             continue
         if name in explicit:
             info = ColumnInfo(str(name), explicit[name], "set in the config")
+            if explicit[name] != "ignore" and all(is_missing(v) for v in frame[name]):
+                info.warnings.append(
+                    f"set to {explicit[name]} but every cell is empty: the input is always absent"
+                )
         else:
             info = infer_column(str(name), frame[name])
             if (
@@ -217,4 +267,8 @@ def infer_schema(
         task, reason = infer_task(frame[label], label_delimiter)
     else:
         reason = "set in the config"
+    if log_warnings:
+        for info in infos:
+            for warning in info.warnings:
+                log.warning("%s, column %r: %s", source, info.name, warning)
     return Schema(label, task, infos, reason, label_delimiter)

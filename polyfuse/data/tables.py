@@ -9,6 +9,8 @@ from typing import Any
 
 import pandas as pd
 
+from polyfuse.data.checks import duplicate_columns_message
+
 SUFFIXES = {
     ".csv": "csv",
     ".tsv": "tsv",
@@ -39,32 +41,125 @@ def _format(path: Path) -> str:
         ) from None
 
 
+class TableError(ValueError):
+    """A table that cannot be used as a whole (empty, undecodable, duplicate column names)."""
+
+
+def _bad_utf8(path: Path) -> str:
+    """Where ``path`` first breaks UTF-8: ``line N, column C (byte 0xXX)``."""
+    with open(path, "rb") as f:
+        for number, line in enumerate(f, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as error:
+                column = len(line[: error.start].decode("utf-8", errors="replace")) + 1
+                return f"line {number}, column {column} (byte 0x{line[error.start]:02x})"
+    return "a byte sequence"
+
+
+def _undecodable(path: Path) -> TableError:
+    return TableError(
+        f"cannot read {path}: {_bad_utf8(path)} is not valid UTF-8; save the table as UTF-8"
+        " (from a spreadsheet: CSV UTF-8)"
+    )
+
+
+def _check_header(path: Path, kind: str) -> None:
+    """A CSV/TSV whose header names a column twice (pandas would rename one silently)."""
+    if kind not in ("csv", "tsv"):
+        return
+    sep = "\t" if kind == "tsv" else ","
+    try:
+        header = pd.read_csv(
+            path, sep=sep, header=None, nrows=1, dtype=str, keep_default_na=False, encoding="utf-8-sig"
+        )
+    except pd.errors.EmptyDataError:
+        raise TableError(f"{path} is empty: no header and no rows") from None
+    except UnicodeDecodeError:
+        raise _undecodable(path) from None
+    names = [str(v) for v in header.iloc[0]] if len(header) else []
+    message = duplicate_columns_message(names, str(path))
+    if message:
+        raise TableError(message)
+
+
+def _checked(frame: pd.DataFrame, source: str) -> pd.DataFrame:
+    message = duplicate_columns_message([str(c) for c in frame.columns], source)
+    if message:
+        raise TableError(message)
+    if len(frame) == 0:
+        what = "a header but no data rows" if len(frame.columns) else "no rows and no columns"
+        raise TableError(f"{source} has {what}")
+    return frame
+
+
 def read_table(data: str | Path | pd.DataFrame, base_dir: str | Path | None = None) -> Table:
-    """Read a whole table. A DataFrame's media paths resolve against ``base_dir`` (default: cwd)."""
+    """Read a whole table. A DataFrame's media paths resolve against ``base_dir`` (default: cwd).
+
+    Raises:
+        FileNotFoundError: No such file.
+        TableError: The table has no rows, names a column twice, or is not UTF-8 (the message
+            names the file, line and column).
+    """
     if isinstance(data, pd.DataFrame):
-        return Table(data.reset_index(drop=True), Path(base_dir or Path.cwd()), "(DataFrame)")
+        frame = _checked(data, "the DataFrame")
+        return Table(frame.reset_index(drop=True), Path(base_dir or Path.cwd()), "(DataFrame)")
     path = Path(data)
     if not path.is_file():
         raise FileNotFoundError(f"table not found: {path}")
     kind = _format(path)
-    if kind == "csv":
-        frame = pd.read_csv(path, keep_default_na=True)
-    elif kind == "tsv":
-        frame = pd.read_csv(path, sep="\t")
-    elif kind == "parquet":
-        frame = pd.read_parquet(path)
-    elif kind == "jsonl":
-        frame = pd.read_json(path, lines=True)
-    else:
-        frame = pd.read_json(path)
+    _check_header(path, kind)
+    try:
+        if kind == "csv":
+            frame = pd.read_csv(path, keep_default_na=True, encoding="utf-8-sig")
+        elif kind == "tsv":
+            frame = pd.read_csv(path, sep="\t", encoding="utf-8-sig")
+        elif kind == "parquet":
+            frame = pd.read_parquet(path)
+        elif kind == "jsonl":
+            frame = pd.read_json(path, lines=True)
+        else:
+            frame = pd.read_json(path)
+    except UnicodeDecodeError:
+        raise _undecodable(path) from None
+    frame = _checked(frame, str(path))
     return Table(frame.reset_index(drop=True), Path(base_dir or path.parent), str(path))
+
+
+def read_columns(data: str | Path | pd.DataFrame) -> list[str]:
+    """The column names of a table, reading as little of it as the format allows."""
+    if isinstance(data, pd.DataFrame):
+        return [str(c) for c in data.columns]
+    path = Path(data)
+    if not path.is_file():
+        raise FileNotFoundError(f"table not found: {path}")
+    kind = _format(path)
+    if kind in ("csv", "tsv"):
+        _check_header(path, kind)
+        try:
+            header = pd.read_csv(path, sep="\t" if kind == "tsv" else ",", nrows=0, encoding="utf-8-sig")
+        except UnicodeDecodeError:
+            raise _undecodable(path) from None
+        return [str(c) for c in header.columns]
+    if kind == "parquet":
+        import pyarrow.parquet as pq
+
+        return list(pq.read_schema(path).names)
+    return [str(c) for c in next(iter_table(path, 1)).frame.columns]
 
 
 def iter_table(
     data: str | Path | pd.DataFrame, chunk_rows: int = 10_000, base_dir: str | Path | None = None
 ) -> Iterator[Table]:
-    """Stream a table in chunks of ``chunk_rows`` (row index continues across chunks)."""
+    """Stream a table in chunks of ``chunk_rows`` (row index continues across chunks).
+
+    A file without data rows, with a repeated column name or that is not UTF-8 raises
+    :class:`TableError` (an empty DataFrame gives one empty chunk).
+    """
     if isinstance(data, pd.DataFrame):
+        message = duplicate_columns_message([str(c) for c in data.columns], "the DataFrame")
+        if message:
+            raise TableError(message)
         for start in range(0, max(len(data), 1), chunk_rows):
             chunk = data.iloc[start : start + chunk_rows].copy()
             chunk.index = pd.RangeIndex(start, start + len(chunk))  # rows are positions, as for files
@@ -74,9 +169,12 @@ def iter_table(
     if not path.is_file():
         raise FileNotFoundError(f"table not found: {path}")
     kind, root = _format(path), Path(base_dir or path.parent)
+    _check_header(path, kind)
     chunks: Iterator[pd.DataFrame]
     if kind in ("csv", "tsv"):
-        chunks = pd.read_csv(path, sep="\t" if kind == "tsv" else ",", chunksize=chunk_rows)
+        chunks = pd.read_csv(
+            path, sep="\t" if kind == "tsv" else ",", chunksize=chunk_rows, encoding="utf-8-sig"
+        )
     elif kind == "jsonl":
         chunks = pd.read_json(path, lines=True, chunksize=chunk_rows)
     elif kind == "parquet":
@@ -86,10 +184,19 @@ def iter_table(
     else:
         chunks = iter([pd.read_json(path)])
     offset = 0
-    for chunk in chunks:
-        chunk.index = pd.RangeIndex(offset, offset + len(chunk))
-        offset += len(chunk)
-        yield Table(chunk, root, str(path))
+    try:
+        for chunk in chunks:
+            if len(chunk) == 0:
+                continue
+            chunk.index = pd.RangeIndex(offset, offset + len(chunk))
+            offset += len(chunk)
+            yield Table(chunk, root, str(path))
+    except UnicodeDecodeError:
+        raise _undecodable(path) from None
+    except pd.errors.EmptyDataError:
+        raise TableError(f"{path} is empty: no header and no rows") from None
+    if offset == 0:
+        raise TableError(f"{path} has a header but no data rows")
 
 
 def resolve_media(value: Any, base_dir: Path) -> Any:

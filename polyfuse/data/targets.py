@@ -39,6 +39,16 @@ class TargetProcessor(ABC):
         """This processor's raw value in a row (the one column's cell, by default)."""
         return row.get(self.columns[0]) if len(self.columns) == 1 else {c: row.get(c) for c in self.columns}
 
+    def configure(self, input_columns: Sequence[str], strict_missing: bool) -> None:
+        """Told before :meth:`fit`: the model's input columns and whether an empty target is a bad
+        row (``data.missing: error``). Default: ignored (targets that need them keep them)."""
+        return None
+
+    def resolve(self, value: Any, base_dir: Any) -> Any:
+        """A raw value made readable: media targets resolve relative paths against the table's
+        folder ``base_dir`` (default: unchanged)."""
+        return value
+
     @property
     def num_outputs(self) -> int:
         """K, a head's output width (classes, labels, 1 for regression, the vocabulary size)."""

@@ -3,7 +3,7 @@ efficiency, fusion comparison and the HTML report.
 
 The names below are loaded on first use, so importing this package costs nothing until an analysis
 runs. The metric functions live in :mod:`polyfuse.metrics`, the calibration measures in
-:mod:`polyfuse.tasks.calibration`.
+:mod:`polyfuse.tasks._calibration`.
 """
 
 from __future__ import annotations
@@ -23,11 +23,16 @@ _EXPORTS = {
     "modality_contribution": "contribution",
     "shapley_values": "contribution",
     "calibration_report": "calibration",
-    "expected_calibration_error": "polyfuse.tasks.calibration",
-    "reliability_diagram": "polyfuse.tasks.calibration",
-    "fit_temperature": "polyfuse.tasks.calibration",
-    "fit_temperature_to_logits": "polyfuse.tasks.calibration",
+    "expected_calibration_error": "polyfuse.tasks._calibration",
+    "reliability_diagram": "polyfuse.tasks._calibration",
+    "fit_temperature": "polyfuse.tasks._calibration",
+    "fit_temperature_to_logits": "polyfuse.tasks._calibration",
     "efficiency_report": "efficiency",
+    "JudgeFeatures": "generation",
+    "conditional_accuracy": "generation",
+    "fid_kid": "generation",
+    "nearest_training_distance": "generation",
+    "linear_probe_score": "generation",
     "compare_fusions": "compare",
     "run_evaluation": "suite",
     "write_report": "report",

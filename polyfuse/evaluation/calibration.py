@@ -1,5 +1,5 @@
 """Calibration reports: ECE, NLL and reliability diagrams of a bundle on a table (the measures and
-the temperature fit live in :mod:`polyfuse.tasks.calibration`).
+the temperature fit live in :mod:`polyfuse.tasks._calibration`).
 
 - **ECE** (Naeini et al. 2015; Guo et al. 2017, "On Calibration of Modern Neural Networks",
   https://arxiv.org/abs/1706.04599): rows are put in 15 equal-width bins of confidence (the top
@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 from polyfuse.evaluation._data import DataLike, EvalData, load_eval_data
-from polyfuse.tasks.calibration import NUM_BINS, reliability_diagram, summary
+from polyfuse.tasks._calibration import NUM_BINS, reliability_diagram, summary
 
 if TYPE_CHECKING:
     from polyfuse.predictor import Predictor

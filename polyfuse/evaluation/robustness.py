@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from polyfuse.data.batch import Batch
+from polyfuse.data.dataset import InputSpec
 from polyfuse.evaluation._data import DataLike, EvalData, load_eval_data
 from polyfuse.evaluation.noise import create_injector, list_injectors
 
@@ -84,8 +85,9 @@ def _with_noise(batch: Batch, name: str, injector: Any, level: float, generator:
     return Batch(inputs, batch.present, batch.target, batch.index)
 
 
-def _selected(modality: str, injectors: Sequence[str] | None) -> list[str]:
-    available = list_injectors(modality)
+def _selected(spec: InputSpec, injectors: Sequence[str] | None) -> list[str]:
+    """The injectors that apply to ``spec``'s processor, narrowed to ``injectors`` when given."""
+    available = list_injectors(spec.modality, spec.processor)
     if injectors is None:
         return available
     return [key for key in available if key in injectors or key.split("/", 1)[1] in injectors]
@@ -122,7 +124,7 @@ def noise_robustness(
     clean = evaluation.score(metric=metric)
     curves = []
     for spec in sorted(evaluation.fitted.inputs, key=lambda s: s.name):
-        for key in _selected(spec.modality, injectors):
+        for key in _selected(spec, injectors):
             injector = create_injector(spec.modality, key, spec.processor)
             scores = []
             for i, level in enumerate(levels):

@@ -44,7 +44,8 @@ def run_evaluation(
     The result is what :func:`polyfuse.evaluation.report.write_evaluation_report` draws.
     """
     evaluation = load_eval_data(predictor, data, base_dir)
-    metrics = evaluation.metrics(evaluation.outputs())
+    outputs = evaluation.outputs()
+    metrics = evaluation.metrics(outputs)
     metrics.update({"rows": evaluation.rows, "bad_rows": evaluation.bad_rows})
     fitted = predictor.fitted
     results: dict[str, Any] = {
@@ -58,6 +59,10 @@ def run_evaluation(
         "metrics": metrics,
         "history": fitted.metrics.get("history", []),
     }
+    if hasattr(predictor.fitted.model.task, "grouped"):  # text generation: best and worst examples
+        from polyfuse.evaluation.gallery import generation_gallery
+
+        results["gallery"] = generation_gallery(predictor, data, outputs, base_dir=base_dir)
     if robustness:
         results["robustness"] = noise_robustness(predictor, evaluation, levels, injectors, seed=seed)
         if baseline is not None:

@@ -24,7 +24,7 @@ Legend: B batch, D width, K outputs, T tokens, N rows of a split.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -55,10 +55,13 @@ class ModelDims:
     Attributes:
         fused_dim: D of the fused vector, ``None`` when the model has no fusion.
         input_dims: ``{input: D_m}``, each encoder's pooled and token width.
+        input_specs: ``{input: spec}``, each fitted processor's ``output_spec()`` plus its
+            ``"modality"`` (and an image's ``"mean"`` / ``"std"``), for decoders that rebuild inputs.
     """
 
     fused_dim: int | None
     input_dims: dict[str, int]
+    input_specs: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 class Task(nn.Module):
@@ -84,6 +87,11 @@ class Task(nn.Module):
         if label is None:
             raise ValueError(f"task {config.type!r} needs a label column (data.label)")
         return [label]
+
+    @classmethod
+    def input_columns(cls, config: TaskConfig) -> list[str] | None:
+        """Columns the task reads as model inputs (``None``: every input column of the schema)."""
+        return None
 
     @classmethod
     def needs_fusion(cls, config: TaskConfig) -> bool:
@@ -116,6 +124,16 @@ class Task(nn.Module):
     def to_frame(self, outputs: StepOutputs, proba: bool = False) -> pd.DataFrame:
         """The prediction frame of concatenated :meth:`predict_step` outputs, one row per row."""
         raise NotImplementedError
+
+    def embed(self, out: Fused) -> Tensor | None:
+        """The rows' embedding (B, D) when the task has its own (an autoencoder's latent);
+        ``None``: the fused vector (what ``polyfuse embed`` exports by default)."""
+        return None
+
+    @property
+    def embed_dim(self) -> int | None:
+        """D of :meth:`embed` (``None`` when it returns ``None``)."""
+        return None
 
     def scores(self, outputs: StepOutputs) -> np.ndarray:
         """(N, K) probabilities or values for evaluation tools (tasks with a fixed width)."""

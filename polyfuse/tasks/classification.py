@@ -31,6 +31,14 @@ class ClassLabels(TargetProcessor):
             ordered = sorted(keys, key=float)
         except ValueError:
             ordered = sorted(keys)
+        if len(ordered) < 2:
+            column = getattr(self, "columns", ["label"])[0]
+            rows = sum(not is_missing(v) for v in values)
+            seen = f"one value ({ordered[0]!r})" if ordered else "no value"
+            raise ValueError(
+                f"the label column {column!r} has {seen} in {rows} training rows: classification needs"
+                " at least two classes"
+            )
         self.classes_ = ordered
         self.index_ = {c: i for i, c in enumerate(ordered)}
         return self
@@ -101,8 +109,8 @@ class ClassificationTask(HeadTask):
 
     def calibrate(self, outputs: StepOutputs) -> dict[str, Any] | None:
         """Temperature scaling fitted on the validation split's logits (see
-        :func:`polyfuse.tasks.calibration.fit_temperature`)."""
-        from polyfuse.tasks.calibration import fit_temperature
+        :func:`polyfuse.tasks._calibration.fit_temperature`)."""
+        from polyfuse.tasks._calibration import fit_temperature
 
         return fit_temperature(self, outputs["logits"], outputs["target"])
 

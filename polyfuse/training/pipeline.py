@@ -11,16 +11,19 @@ Each step is short and takes the config section it needs:
 
 from __future__ import annotations
 
+import difflib
 import logging
 import os
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from polyfuse._io import folder_lock, preflight_output
 from polyfuse.builder import build_inputs, build_model, build_target, encoder_config, resolve_task
 from polyfuse.bundle import Fitted
 from polyfuse.config.schema import Config, DataConfig, TrainingConfig
@@ -39,8 +42,9 @@ from polyfuse.data.schema import Schema
 from polyfuse.data.tables import Table
 from polyfuse.data.targets import TargetProcessor
 from polyfuse.inference import run_steps
-from polyfuse.tasks import TaskConfig
+from polyfuse.tasks import Task, TaskConfig, task_class
 from polyfuse.training.frozen_inputs import FrozenInputs, precompute_frozen_inputs
+from polyfuse.training.resume import restore_fitted, save_fitted
 from polyfuse.training.trainer import Trainer, TrainState
 
 log = logging.getLogger("polyfuse")
@@ -80,16 +84,27 @@ class Prepared:
     skipped: dict[str, int] = field(default_factory=dict)
 
 
-def prepare(config: Config, schema: Schema, train: Table, valid: Table) -> Prepared:
-    """Fit the input processors and the target processor on ``train``."""
+def prepare(config: Config, schema: Schema, train: Table, valid: Table, resume: bool = False) -> Prepared:
+    """Fit the input processors and the target processor on ``train``, or with ``resume`` read back
+    the ones the interrupted run fitted (:func:`train` saves them before the first epoch)."""
     task = resolve_task(config, schema)
     inputs = build_inputs(schema, config)
+    wanted = task_class(task.type).input_columns(task)  # e.g. retrieval's two sides only
+    if wanted is not None:
+        inputs = [s for s in inputs if set(s.columns) & set(wanted)]
+    target = build_target(schema, task)
+    checkpoints = Path(config.training.output_dir) / "checkpoints"
+    if resume:
+        restore_fitted(checkpoints, config, inputs, target)
+        return Prepared(task, inputs, target, train, valid)
     for spec in inputs:
         spec.processor.fit(input_values(train, spec))
-    target = build_target(schema, task)
     if target is not None:
+        target.configure(
+            [c for cols in schema.inputs().values() for c in cols], config.data.missing == "error"
+        )
         records: list[dict[str, Any]] = train.frame.to_dict("records")  # type: ignore[assignment]
-        target.fit([target.value(row) for row in records])
+        target.fit([target.resolve(target.value(row), train.base_dir) for row in records])
     return Prepared(task, inputs, target, train, valid)
 
 
@@ -218,9 +233,13 @@ def train(
     task = built.fitted.model.task
     monitor = task.primary_metric if tc.monitor == "auto" else tc.monitor
     batch_size = config.inference.batch_size
+    if tc.monitor != "auto" and not resume:  # a misspelt name would never pick a best epoch
+        check_monitor(monitor, validate(built.fitted, built.valid_rows, batch_size))
     trainer = Trainer(
         tc, tc.output_dir, lambda _: validate(built.fitted, built.valid_rows, batch_size), monitor
     )
+    if not resume:  # every row read and checked: the run starts, resumable from here
+        save_fitted(Path(tc.output_dir) / "checkpoints", config, prepared.inputs, prepared.target)
     loader = _loaders(config, built, prepared)
     state = trainer.fit(
         built.fitted.model, loader, len(loader(0)), resume=resume, stop_after_epochs=stop_after_epochs
@@ -229,10 +248,26 @@ def train(
     return Trained(state, monitor, str(trainer.device))
 
 
+def check_monitor(monitor: str, metrics: dict[str, Any]) -> None:
+    """Raise when ``training.monitor`` names no metric the task reports (checked before epoch 1)."""
+    names = sorted(k for k, v in metrics.items() if isinstance(v, int | float) or v is None)
+    if monitor not in names:
+        near = difflib.get_close_matches(monitor, names, n=1)
+        hint = f" (did you mean {near[0]!r}?)" if near else ""
+        raise ValueError(
+            f"training.monitor {monitor!r} is not a metric of this task{hint};"
+            f" its metrics: {', '.join(names)}"
+        )
+
+
 def calibrate(config: Config, built: Built) -> dict[str, Any] | None:
-    """The task's post-hoc calibration on the validation split (temperature scaling for classes)."""
+    """The task's post-hoc calibration on the validation split (temperature scaling for classes);
+    tasks that calibrate nothing skip the validation pass it would need."""
+    task = built.fitted.model.task
+    if type(task).calibrate is Task.calibrate:
+        return None
     outputs = run_steps(built.fitted, built.valid_rows, config.inference.batch_size, validate=True)
-    return built.fitted.model.task.calibrate(outputs)
+    return task.calibrate(outputs)
 
 
 def fit(
@@ -243,9 +278,25 @@ def fit(
     resume: bool = False,
     stop_after_epochs: int | None = None,
 ) -> Fitted:
-    """The whole pipeline; returns the fitted state with its metrics (what the bundle saves)."""
+    """The whole pipeline; returns the fitted state with its metrics (what the bundle saves).
+
+    The output folder is checked (writable) and locked first: a second run into it fails at once,
+    naming the first one's pid, instead of both reporting success with one lost."""
+    output_dir = preflight_output(config.training.output_dir, kind="folder")
+    with folder_lock(output_dir):
+        return _fit(config, schema, train_table, valid_table, resume, stop_after_epochs)
+
+
+def _fit(
+    config: Config,
+    schema: Schema,
+    train_table: Table,
+    valid_table: Table,
+    resume: bool,
+    stop_after_epochs: int | None,
+) -> Fitted:
     started = time.perf_counter()
-    prepared = prepare(config, schema, train_table, valid_table)
+    prepared = prepare(config, schema, train_table, valid_table, resume)
     built = build(config, schema, prepared)
     trained = train(config, built, prepared, resume, stop_after_epochs)
     state = trained.state

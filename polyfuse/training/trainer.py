@@ -8,6 +8,7 @@ It knows nothing of modalities or tasks: validation is a callable returning name
 from __future__ import annotations
 
 import json
+import logging
 import math
 import time
 from collections.abc import Callable, Iterable
@@ -19,10 +20,13 @@ from typing import Any, Protocol
 import torch
 from safetensors.torch import save_file
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
+from polyfuse._io import atomic_file
+from polyfuse._progress import progress_bar
 from polyfuse.config.schema import TrainingConfig
 from polyfuse.metrics import higher_is_better
+
+log = logging.getLogger("polyfuse")
 
 
 class TrainableModel(Protocol):
@@ -146,9 +150,8 @@ class Trainer:
             "state": json.dumps(asdict(self.state)),
             "rng": torch.get_rng_state(),
         }
-        tmp = self.checkpoint_dir / "last.pt.tmp"
-        torch.save(payload, tmp)
-        tmp.replace(self.checkpoint_dir / "last.pt")
+        with atomic_file(self.checkpoint_dir / "last.pt") as temp:  # fsynced, then renamed into place
+            torch.save(payload, temp)
 
     def _load_last(self, model: nn.Module, optimizer: Any, scheduler: Any, scaler: Any) -> None:
         path = self.checkpoint_dir / "last.pt"
@@ -218,16 +221,13 @@ class Trainer:
             if self._improved(value):
                 self.state.best_value, self.state.best_epoch = value, epoch
                 self.state.stale_epochs = 0
-                save_file(
-                    {k: v.contiguous().cpu() for k, v in model.state_dict().items()},
-                    str(self.checkpoint_dir / "best.safetensors"),
-                )
+                with atomic_file(self.checkpoint_dir / "best.safetensors") as temp:
+                    save_file({k: v.contiguous().cpu() for k, v in model.state_dict().items()}, str(temp))
             else:
                 self.state.stale_epochs += 1
             self.state.history.append(record)
             self._log(record, writer)
-            if cfg.progress:
-                tqdm.write(self._summary(record, value))
+            log.info(self._summary(record, value))  # a line per epoch, with or without a bar
             self._save_last(model, optimizer, scheduler, scaler)
         if writer is not None:
             writer.close()
@@ -260,12 +260,12 @@ class Trainer:
         model.train()
         started, seen = time.perf_counter(), 0
         sums: dict[str, float] = {}
-        bar = tqdm(
+        bar = progress_bar(
             loader,
+            enabled=cfg.progress,
             total=steps,
             desc=f"epoch {epoch + 1}/{cfg.epochs}",
             unit="batch",
-            disable=not cfg.progress,
             leave=False,
             dynamic_ncols=True,
         )
@@ -292,7 +292,7 @@ class Trainer:
                 sums[key] = sums.get(key, 0.0) + float(value.detach()) * n
             seen += n
             best = self.state.best_value
-            bar.set_postfix(
+            bar.set_postfix(  # type: ignore[attr-defined]  # a tqdm (disabled off a terminal)
                 loss=f"{sums['loss'] / max(seen, 1):.4f}",
                 lr=f"{scheduler.get_last_lr()[0]:.2e}",
                 **({f"best_{self.monitor}": f"{best:.4f}"} if best is not None else {}),

@@ -543,13 +543,16 @@ def test_every_preset_gives_one_coordinate_tagged_image_token_per_scene_cell(pre
         assert out.tokens[0, :, -2:].tolist()[:2] == [[-0.75, -0.75], [-0.25, -0.75]]
 
 
-def test_cli_run_full_preset_on_chosen_abilities(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_run_full_preset_on_chosen_abilities(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO", logger="polyfuse")
     out = tmp_path / "run"
     args = ["bench", "cognition", "run", "--preset", "full", "--fusions", "relation"]
     args += ["--abilities", "relation,shape", "--n", "60", "--epochs", "1", "--out", str(out)]
     assert main([*args, "--questions-per-scene", "3", "--image-encoder", "cells"]) == 0
     printed = capsys.readouterr()
-    assert "training relation (1/1)" in printed.out and "epoch 1/1" in printed.err  # progress shown
+    assert "training relation (1/1)" in printed.out and "epoch 1/1" in caplog.text  # progress shown
     results = json.loads((out / "results.json").read_text())
     assert results["options"]["image_encoder"] == "cells"
     bundle = json.loads((out / "bundles" / "relation" / "config.json").read_text())

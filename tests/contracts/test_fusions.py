@@ -1,9 +1,10 @@
 """Contract tests run over every registered fusion (a new fusion is tested the day it registers),
-plus the alignment losses, modality dropout, and the late-fusion / alignment wiring of the builder.
+plus the alignment losses, modality dropout and the builder's wiring of fusion and alignment.
 
 Fixture: three inputs; ``image`` is a token sequence of variable length, ``audio`` and ``text`` are
 pooled vectors (one token for token fusions). Absent rows and padding tokens hold NaN: a fusion must
-ignore them, never compute with them.
+ignore them, never compute with them. Fusions that declare ``reads_positions`` also get each
+``image`` token's (x, y). Late and hybrid fusion are prediction heads: tests/contracts/test_heads.py.
 """
 
 from __future__ import annotations
@@ -18,58 +19,57 @@ from pydantic import ValidationError
 from torch import Tensor, nn
 
 from polyfuse.builder import build_model
-from polyfuse.config.schema import HeadConfig, ModelConfig, parse_config
+from polyfuse.config.schema import ModelConfig, parse_config
+from polyfuse.data.batch import Batch
 from polyfuse.data.dataset import InputSpec
 from polyfuse.data.processors.tabular import TabularProcessor
+from polyfuse.encoders import create_encoder, list_encoders, parse_encoder_config
 from polyfuse.fusion import FUSIONS, Fusion, create_fusion, list_fusions
 from polyfuse.fusion.alignment import ALIGNMENTS, create_alignment, list_alignments
 from polyfuse.fusion.alignment.adversarial import reverse_gradient
-from polyfuse.model import Batch, MultimodalModel
-from polyfuse.tasks import create_label_processor
-from polyfuse.tasks.base import build_head
+from polyfuse.layers import mlp
+from polyfuse.model import MultimodalModel
+from polyfuse.tasks import ModelDims, create_task, parse_task_config, task_class
 
-EXPECTED_FUSIONS = {
-    "attention", "concat", "early", "film", "gated", "hops", "hybrid", "late", "lowrank", "mfb", "mult",
-    "product", "relation", "sum", "tensor", "weighted",
-}  # fmt: skip
 DIMS = {"audio": 6, "image": 8, "text": 5}
 NUM_TOKENS = {"audio": 1, "image": 5, "text": 1}
+POSITIONED = "image"
+"""The input whose tokens carry positions (B, T, 2) for fusions that read them."""
 NUM_OUTPUTS = 3
 BATCH = 8
-HEAD = HeadConfig(hidden_dim=16, dropout=0.0)
-"""The task head of the toy task (the identity for fusions that produce predictions)."""
 ABSENT_SUBSETS = [set(s) for k in (1, 2, 3) for s in itertools.combinations(sorted(DIMS), k)]
 """Every non-empty subset of the inputs, all three included."""
 VARIANTS: list[tuple[str, dict[str, Any]]] = [
     ("concat", {"hidden_dim": 8}),
     ("film", {"target": "image"}),
-    ("hybrid", {"combine": "average"}),
-    ("hybrid", {"combine": "stacking"}),
-    ("late", {"combine": "weighted"}),
-    ("late", {"combine": "stacking", "hidden_dim": 0}),
+    ("hops", {"regions": "image"}),
+    ("hops", {"regions": "image", "positions": "tokens"}),
     ("lowrank", {"hidden_dim": 4}),
     ("relation", {"regions": "image"}),
     ("tensor", {"fused_dim": None}),
 ]
+"""Options that take a fusion down another code path (variants of unregistered fusions are dropped)."""
 CASES = [pytest.param(n, {}, id=n) for n in list_fusions()] + [
-    pytest.param(n, o, id=f"{n}-" + "-".join(f"{k}={v}" for k, v in o.items())) for n, o in VARIANTS
+    pytest.param(n, o, id=f"{n}-" + "-".join(f"{k}={v}" for k, v in o.items()))
+    for n, o in VARIANTS
+    if n in list_fusions()
 ]
 
 
 def build(name: str, options: dict[str, Any], seed: int = 0) -> Fusion:
-    """Fusion ``name`` over :data:`DIMS`; prediction-producing ones get ``num_outputs``."""
+    """Fusion ``name`` over :data:`DIMS`."""
     torch.manual_seed(seed)
-    if FUSIONS.get(name).cls.produces_predictions:
-        options = {"num_outputs": NUM_OUTPUTS, **options}
     return create_fusion(name, DIMS, **options)
 
 
 def make_tokens(
     absent: list[set[str]], seed: int = 0, fill: float = math.nan
-) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
-    """Row ``i`` lacks the inputs ``absent[i]``: tokens ``{m: (B, T_m, D_m)}``, masks ``{m: (B, T_m)}``.
+) -> tuple[dict[str, Tensor], dict[str, Tensor], dict[str, Tensor]]:
+    """Row ``i`` lacks the inputs ``absent[i]``: tokens ``{m: (B, T_m, D_m)}``, masks ``{m: (B, T_m)}``
+    and positions ``{POSITIONED: (B, T, 2)}``.
 
-    Padding and absent rows hold ``fill``.
+    Padding and absent rows hold ``fill`` (their positions: ``fill``, or 0 when it is NaN, as an
+    encoder's positions are always finite).
     """
     gen = torch.Generator().manual_seed(seed)
     batch, tokens, masks = len(absent), {}, {}
@@ -81,34 +81,41 @@ def make_tokens(
         values = torch.randn(batch, steps, dim, generator=gen)
         tokens[name] = values.masked_fill(~mask.unsqueeze(-1), fill)
         masks[name] = mask
-    return tokens, masks
+    where = torch.rand(batch, NUM_TOKENS[POSITIONED], 2, generator=gen) * 2 - 1  # (B, T, 2)
+    hidden = 0.0 if math.isnan(fill) else fill
+    positions = {POSITIONED: where.masked_fill(~masks[POSITIONED].unsqueeze(-1), hidden)}
+    return tokens, masks, positions
 
 
 def as_input(
-    fusion: Fusion, tokens: dict[str, Tensor], masks: dict[str, Tensor], fill: float = math.nan
-) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
-    """The fixture in the fusion's input kind: tokens as they are, or pooled over real tokens."""
+    fusion: Fusion,
+    tokens: dict[str, Tensor],
+    masks: dict[str, Tensor],
+    positions: dict[str, Tensor],
+    fill: float = math.nan,
+) -> tuple[tuple[dict[str, Tensor], dict[str, Tensor]], dict[str, Any]]:
+    """The fixture as the model feeds this fusion: ``(args, kwargs)``.
+
+    Token fusions get tokens and masks (and ``positions=`` when they read them); pooled fusions the
+    mean over real tokens and the present masks.
+    """
     if fusion.input_kind == "tokens":
-        return tokens, masks
+        return (tokens, masks), ({"positions": positions} if fusion.reads_positions else {})
     pooled, present = {}, {}
     for name, x in tokens.items():
         mask, present[name] = masks[name].unsqueeze(-1), masks[name].any(dim=1)  # (B, T, 1), (B,)
         mean = torch.where(mask, x, 0.0).sum(dim=1) / mask.sum(dim=1).clamp(min=1)  # (B, D)
         pooled[name] = mean.masked_fill(~present[name].unsqueeze(-1), fill)
-    return pooled, present
+    return (pooled, present), {}
 
 
 def run(fusion: Fusion, absent: list[set[str]], seed: int = 0, fill: float = math.nan) -> Tensor:
-    tokens, masks = make_tokens(absent, seed, fill)
-    return fusion(*as_input(fusion, tokens, masks, fill))  # type: ignore[no-any-return]
+    args, kwargs = as_input(fusion, *make_tokens(absent, seed, fill), fill=fill)
+    return fusion(*args, **kwargs)  # type: ignore[no-any-return]
 
 
 MIXED = [set(), set(), *ABSENT_SUBSETS, set()]
 """A batch with fully present rows and one row per absent subset."""
-
-
-def test_expected_fusions_are_registered() -> None:
-    assert set(list_fusions()) == EXPECTED_FUSIONS
 
 
 @pytest.mark.parametrize(("name", "options"), CASES)
@@ -116,8 +123,6 @@ def test_output_shape_matches_output_dim(name: str, options: dict[str, Any]) -> 
     fusion = build(name, options).eval()
     out = run(fusion, [set()] * BATCH)
     assert out.shape == (BATCH, fusion.output_dim)
-    if fusion.produces_predictions:
-        assert fusion.output_dim == NUM_OUTPUTS
 
 
 @pytest.mark.parametrize(("name", "options"), CASES)
@@ -157,20 +162,19 @@ def test_same_seed_same_output(name: str, options: dict[str, Any]) -> None:
 @pytest.mark.parametrize("name", list_fusions())
 def test_config_validation(name: str) -> None:
     config_cls = FUSIONS.get(name).config_cls
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError, match="no_such_option"):
         create_fusion(name, DIMS, no_such_option=1)
     for field, info in config_cls.model_fields.items():
         assert field == "type" or info.description, f"{name}: field {field!r} has no description"
-    if FUSIONS.get(name).cls.produces_predictions:
-        assert "num_outputs" in config_cls.model_fields
-        with pytest.raises(ValueError, match="num_outputs"):
-            create_fusion(name, DIMS)
+    assert not hasattr(FUSIONS.get(name).cls, "produces_predictions"), "predictions are a head's job"
 
 
 def test_options_naming_a_missing_input_or_needing_two_inputs_fail_clearly() -> None:
-    for name, options in (("film", {"target": "nope"}), ("relation", {"regions": "nope"})):
-        with pytest.raises(ValueError, match="is not an input"):
-            create_fusion(name, DIMS, **options)
+    named = [("film", {"target": "nope"}), ("relation", {"regions": "nope"}), ("hops", {"regions": "nope"})]
+    for name, options in named:
+        if name in list_fusions():
+            with pytest.raises(ValueError, match="is not an input"):
+                create_fusion(name, DIMS, **options)
     for name in ("film", "mult"):
         with pytest.raises(ValueError, match="at least two inputs"):
             create_fusion(name, {"image": 4})
@@ -178,46 +182,36 @@ def test_options_naming_a_missing_input_or_needing_two_inputs_fail_clearly() -> 
         create_fusion("tensor", {f"m{i}": 4 for i in range(8)}, hidden_dim=16)
 
 
-@pytest.mark.parametrize("combine", ["average", "weighted"])
-def test_late_fusion_combines_only_the_present_predictions(combine: str) -> None:
-    fusion = build("late", {"combine": combine}).eval()
-    embeddings, present = as_input(fusion, *make_tokens([{"image", "text"}, {"image"}]))
-    with torch.no_grad():
-        out = fusion(embeddings, present)
-        audio = fusion.heads["audio"](embeddings["audio"])  # (B, K)
-        text = fusion.heads["text"](embeddings["text"][1:])  # (1, K)
-    torch.testing.assert_close(out[0], audio[0])  # only audio present: its prediction
-    if combine == "average":
-        torch.testing.assert_close(out[1], (audio[1] + text[0]) / 2)
-
-
-def toy_task(n: int, seed: int) -> tuple[dict[str, Tensor], dict[str, Tensor], Tensor]:
+def toy_task(n: int, seed: int) -> tuple[dict[str, Tensor], dict[str, Tensor], dict[str, Tensor], Tensor]:
     """Three classes ``label = bit(image) + bit(text)``; ``audio`` is noise. Everything present."""
-    tokens, masks = make_tokens([set()] * n, seed=seed)
+    tokens, masks, positions = make_tokens([set()] * n, seed=seed)
     gen = torch.Generator().manual_seed(seed + 100)
     bits = {m: torch.randint(0, 2, (n,), generator=gen) for m in ("image", "text")}
     for m, bit in bits.items():
         sign = (2 * bit - 1).float()[:, None, None]  # (B, 1, 1)
         signal = sign * torch.linspace(-1.0, 1.0, DIMS[m])  # (B, 1, D)
         tokens[m] = tokens[m] * 0.5 + 1.5 * signal
-    return tokens, masks, bits["image"] + bits["text"]
+    return tokens, masks, positions, bits["image"] + bits["text"]
 
 
 @pytest.mark.parametrize(("name", "options"), CASES)
 def test_learns_a_toy_task_that_needs_two_inputs(name: str, options: dict[str, Any]) -> None:
     fusion = build(name, options, seed=3)
-    head = nn.Identity() if fusion.produces_predictions else build_head(fusion.output_dim, NUM_OUTPUTS, HEAD)
-    model = nn.Sequential(fusion, head)
+    head = mlp(fusion.output_dim, 16, NUM_OUTPUTS, 0.0)
+    model = nn.ModuleList([fusion, head])
     train, test = toy_task(96, seed=1), toy_task(96, seed=2)
-    train_inputs, test_inputs = as_input(fusion, *train[:2]), as_input(fusion, *test[:2])
+    (train_args, train_kwargs), (test_args, test_kwargs) = (
+        as_input(fusion, *train[:3]),
+        as_input(fusion, *test[:3]),
+    )
     optimiser = torch.optim.Adam(model.parameters(), lr=1e-2)
     for _ in range(60):
         optimiser.zero_grad()
-        nn.functional.cross_entropy(head(fusion(*train_inputs)), train[2]).backward()
+        nn.functional.cross_entropy(head(fusion(*train_args, **train_kwargs)), train[3]).backward()
         optimiser.step()
     model.eval()
     with torch.no_grad():
-        accuracy = (head(fusion(*test_inputs)).argmax(-1) == test[2]).float().mean().item()
+        accuracy = (head(fusion(*test_args, **test_kwargs)).argmax(-1) == test[3]).float().mean().item()
     assert accuracy > 0.8, f"{name}: held-out accuracy {accuracy:.2f} (majority class 0.5)"
 
 
@@ -231,11 +225,12 @@ def pair(n: int = 16, aligned: bool = True, seed: int = 0) -> dict[str, Tensor]:
     return {"a": a, "b": a.clone() if aligned else torch.randn(n, 4, generator=gen)}
 
 
-def test_expected_alignments_are_registered() -> None:
-    assert set(list_alignments()) == {"adversarial", "contrastive"}
-    for name in list_alignments():
-        for field, info in ALIGNMENTS.get(name).config_cls.model_fields.items():
-            assert field == "type" or info.description, f"{name}: field {field!r} has no description"
+@pytest.mark.parametrize("name", list_alignments())
+def test_alignment_config_is_strict_and_described(name: str) -> None:
+    for field, info in ALIGNMENTS.get(name).config_cls.model_fields.items():
+        assert field == "type" or info.description, f"{name}: field {field!r} has no description"
+    with pytest.raises(ValidationError, match="no_such_option"):
+        create_alignment(name, {"a": 4, "b": 4}, no_such_option=1)
 
 
 def test_contrastive_loss_is_lower_for_aligned_pairs() -> None:
@@ -250,7 +245,7 @@ def test_contrastive_loss_is_lower_for_aligned_pairs() -> None:
     assert aligned.item() < 0.5 * unrelated.item()
 
 
-@pytest.mark.parametrize("name", ["contrastive", "adversarial"])
+@pytest.mark.parametrize("name", list_alignments())
 def test_alignment_ignores_absent_rows(name: str) -> None:
     torch.manual_seed(0)
     aligner = create_alignment(name, {"a": 4, "b": 4, "c": 3})
@@ -299,7 +294,7 @@ def test_alignment_config_is_validated_by_its_registry() -> None:
             ModelConfig(alignment=[bad])
 
 
-# --- the model: builder wiring, modality dropout ----------------------------------------------
+# --- the model: builder wiring, positions, modality dropout -----------------------------------
 
 
 def tabular_model(fusion: dict[str, Any], alignment: list[dict[str, Any]] | None = None) -> MultimodalModel:
@@ -313,12 +308,13 @@ def tabular_model(fusion: dict[str, Any], alignment: list[dict[str, Any]] | None
                 "encoders": {"tabular": {"hidden_dims": [8], "column_tokens": True}},
                 "fusion": fusion,
                 "alignment": alignment or [],
-                "head": {"hidden_dim": 8},
+                "task": {"type": "multiclass", "head": {"type": "mlp", "hidden_dim": 8}},
             },
         }
     )
-    labels = create_label_processor("multiclass").fit(["x", "y", "z"])
-    return build_model(specs, config, "multiclass", labels)
+    task = config.model.task
+    target = task_class(task.type).create_target(task, ["label"], "|").fit(["x", "y", "z"])
+    return build_model(specs, config, task, target)  # type: ignore[arg-type]
 
 
 def tabular_batch(model: MultimodalModel, n: int, seed: int = 0) -> Batch:
@@ -332,18 +328,47 @@ def tabular_batch(model: MultimodalModel, n: int, seed: int = 0) -> Batch:
     return Batch(inputs, present, torch.randint(0, 3, (n,), generator=gen), torch.arange(n))
 
 
-@pytest.mark.parametrize("fusion", [{"type": "late", "combine": "stacking"}, {"type": "hybrid"}])
-def test_prediction_fusion_and_alignment_build_through_the_builder(fusion: dict[str, Any]) -> None:
+@pytest.mark.parametrize("fusion", [{"type": "concat"}, {"type": "early"}])
+def test_fusion_and_alignment_build_through_the_builder(fusion: dict[str, Any]) -> None:
     alignment = [{"type": "contrastive", "weight": 0.5}, {"type": "adversarial", "weight": 0.1}]
     model = tabular_model(fusion, alignment).train()
-    assert isinstance(model.task.head, nn.Identity) and model.fusion.output_dim == NUM_OUTPUTS
+    assert model.fusion is not None and model.fusion.config.type == fusion["type"]
     assert model.alignment_weights == {"contrastive": 0.5, "adversarial": 0.1}
     batch = tabular_batch(model, 6)
     terms = model.training_step(batch)
     assert {"task_loss", "contrastive_loss", "adversarial_loss", "loss"} <= set(terms)
-    assert all(torch.isfinite(t) for t in terms.values())
+    assert all(t.ndim == 0 and torch.isfinite(t) for t in terms.values())
     terms["loss"].backward()
-    assert model(batch).shape == (6, NUM_OUTPUTS)
+    assert model.predict_step(batch)["logits"].shape == (6, NUM_OUTPUTS)
+
+
+def test_a_fusion_that_reads_positions_gets_the_encoders_positions() -> None:
+    """``hops`` with ``positions: tokens`` over ``image/cells`` tokens, composed by the model."""
+    if "hops" not in list_fusions() or "image/cells" not in list_encoders():
+        pytest.skip("the cognition benchmark's components (hops, image/cells) are not registered")
+    torch.manual_seed(0)
+    spec = {"channels": 3, "height": 8, "width": 8}
+    cells = parse_encoder_config("image", {"type": "cells", "grid": 2, "width": 8})
+    tabular = parse_encoder_config("tabular", {"hidden_dims": [8]})
+    encoders = {
+        "img": create_encoder("image", cells, spec),
+        "q": create_encoder("tabular", tabular, {"num_numeric": 2, "cardinalities": []}),
+    }
+    dims = {name: encoder.output_dim for name, encoder in encoders.items()}
+    fusion = create_fusion("hops", dims, regions="img", positions="tokens", hidden_dim=8)
+    task_config = parse_task_config({"type": "multiclass", "head": {"hidden_dim": 8}})
+    target = task_class("multiclass").create_target(task_config, ["label"], "|").fit(["a", "b"])
+    model = MultimodalModel(encoders, fusion, create_task(task_config, ModelDims(8, dims), target))
+    inputs = {
+        "img": {"pixels": torch.randn(4, 3, 8, 8)},
+        "q": {"numeric": torch.randn(4, 2), "categorical": torch.zeros(4, 0, dtype=torch.long)},
+    }
+    present = {"img": torch.tensor([True, True, False, True]), "q": torch.ones(4, dtype=torch.bool)}
+    batch = Batch(inputs, present, torch.tensor([0, 1, 0, 1]), torch.arange(4))
+    out = model.fuse(batch)
+    assert out.positions["img"].shape == (4, 4, 2) and out.fused is not None
+    terms = model.training_step(batch)
+    assert torch.isfinite(terms["loss"])
 
 
 def test_modality_dropout_keeps_one_input_and_drops_about_the_set_share() -> None:

@@ -182,10 +182,29 @@ def test_the_cache_is_transparent(
     assert np.allclose(losses[0], losses[1], rtol=1e-4)
 
 
+def test_token_readers_get_cached_tokens_and_the_encoder_runs_once_per_value(
+    tiny_bert: Path, tables: tuple[Path, Path], tmp_path: Path, forward_calls: list[int]
+) -> None:
+    """A token fusion reads the cache's float16 tokens + masks: results as with the encoder running."""
+    metrics = {}
+    for mode in ("auto", "off"):
+        forward_calls.clear()
+        config = make_config(tiny_bert, tables, tmp_path / mode, fusion="early")
+        config["training"]["embedding_cache"] = mode
+        metrics[mode] = Predictor(config=config).fit().fitted.metrics
+        if mode == "auto":
+            report = metrics[mode]["training"]["embedding_cache"]["text"]
+            assert report["cached"] and report["tokens"] > 1
+            assert sum(forward_calls) == report["misses"]  # once per distinct text (+ the absent row)
+        else:
+            assert sum(forward_calls) >= 2 * 48  # every training row, every epoch
+    cached, direct = metrics["auto"]["valid"], metrics["off"]["valid"]
+    assert cached["task_loss"] == pytest.approx(direct["task_loss"], rel=2e-2)  # float16 tokens
+
+
 @pytest.mark.parametrize(
     ("fusion", "encoder", "reason"),
     [
-        ("early", {}, "the fusion reads token sequences"),
         ("concat", {"pooling": "attention"}, "the encoder has trainable parameters"),
         ("concat", {"trainable": "last_n"}, "the encoder has trainable parameters"),
     ],

@@ -7,6 +7,12 @@ cropped to its first ``max_seconds`` and turned into a natural-log mel spectrogr
 mel scale (see :mod:`polyfuse.data.processors._mel`). Silence is a valid clip; a missing,
 unreadable, empty (0 frames) or non-finite file raises :class:`BadValueError` naming the file.
 
+Work per clip is bounded whatever its header claims: a sample rate above ``MAX_SOURCE_RATE``
+(384 kHz) is a row error, only the first ``max_seconds`` are read, in blocks mixed to mono as they
+come (so the channel count does not multiply memory), and resampling uses a ratio with a
+denominator of at most 1000. A clip holds at most ``max_seconds`` x 384,000 float32 samples
+(6 MB at 4 s) plus one 4 MB read block.
+
 Shapes (M = n_mels, F frames): ``transform`` -> ``{"mel": (M, F) float}``, ``1 <= F <=
 max_frames``; ``collate`` -> ``{"mel": (B, 1, M, F_max) float, "mask": (B, F_max) bool}``.
 """
@@ -18,6 +24,7 @@ import logging
 import math
 import os
 from collections.abc import Sequence
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -33,6 +40,16 @@ logger = logging.getLogger(__name__)
 
 MAX_FIT_CLIPS = 256
 """How many training clips :meth:`AudioProcessor.fit` decodes at most."""
+
+MAX_SOURCE_RATE = 384_000
+"""Highest sample rate (Hz) a file may declare; a higher one is a damaged or hostile header."""
+
+MAX_RATIO_DENOMINATOR = 1000
+"""Resampling ratios are approximated to a denominator this small (common rates stay exact), so
+the polyphase filter never grows with an odd source rate (2,147,483,647 Hz would need 320 GiB)."""
+
+_BLOCK_VALUES = 1 << 20
+"""Samples (frames x channels) read at a time."""
 
 
 @register_processor("audio", "decode, resample and log-mel audio")
@@ -234,23 +251,40 @@ def load_audio(value: Any, sample_rate: int, max_seconds: float) -> np.ndarray:
     try:
         with sf.SoundFile(source) as audio:
             source_rate = int(audio.samplerate)
-            frames = audio.read(
-                frames=math.ceil(max_seconds * source_rate), dtype="float32", always_2d=True
-            )  # (N, channels)
+            if not 1 <= source_rate <= MAX_SOURCE_RATE:
+                raise BadValueError(
+                    f"cannot read audio '{name}': its header claims {source_rate:,} Hz, outside the"
+                    f" 1 to {MAX_SOURCE_RATE:,} Hz polyfuse reads (a damaged file?)"
+                )
+            mono = _read_mono(audio, math.ceil(max_seconds * source_rate), name)  # (N,)
+    except BadValueError:
+        raise
     except Exception as error:  # libsndfile and its wrappers raise several error types
         reason = getattr(error, "error_string", None) or str(error) or type(error).__name__
         raise BadValueError(f"cannot read audio '{name}': {reason}") from error
-    if frames.shape[0] == 0:
+    if mono.shape[0] == 0:
         raise BadValueError(f"cannot read audio '{name}': the file has no audio frames")
-    if not np.isfinite(frames).all():
-        raise BadValueError(f"cannot read audio '{name}': non-finite samples (NaN or inf)")
-    mono = frames.mean(axis=1)  # (N,)
     if source_rate != sample_rate:
-        common = math.gcd(source_rate, sample_rate)
         from scipy.signal import resample_poly  # imported on first use: scipy.signal takes ~1 s
 
-        mono = resample_poly(mono, sample_rate // common, source_rate // common)
+        ratio = Fraction(sample_rate, source_rate).limit_denominator(MAX_RATIO_DENOMINATOR)
+        mono = resample_poly(mono, ratio.numerator, ratio.denominator)
     return np.ascontiguousarray(mono, dtype=np.float32)
+
+
+def _read_mono(audio: sf.SoundFile, wanted: int, name: str) -> np.ndarray:
+    """Up to ``wanted`` frames of an open file, averaged to mono block by block -> ``(N,)``."""
+    block = max(1, _BLOCK_VALUES // max(1, audio.channels))
+    parts, count = [], 0
+    while count < wanted:
+        frames = audio.read(frames=min(block, wanted - count), dtype="float32", always_2d=True)  # (n, ch)
+        if frames.shape[0] == 0:
+            break
+        if not np.isfinite(frames).all():
+            raise BadValueError(f"cannot read audio '{name}': non-finite samples (NaN or inf)")
+        parts.append(frames.mean(axis=1))
+        count += frames.shape[0]
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
 
 
 def _source(value: Any) -> tuple[Any, str]:

@@ -6,6 +6,12 @@ Pillow mode is accepted: EXIF orientation is applied, transparency is composited
 (C = 3) or ``"L"`` (C = 1). A missing, corrupt or truncated file raises :class:`BadValueError`
 naming the file and the reason; ``ImageFile.LOAD_TRUNCATED_IMAGES`` is never switched on here.
 
+Work per image is bounded by what the model needs: a JPEG is decoded at a reduced scale
+(``Image.draft``, down to twice the output size), any other large image is reduced by an integer
+factor right after decoding, and an image with more than ``max_pixels`` pixels (after draft) is a
+row error before it is decoded. Decoding holds at most about 4 bytes x ``max_pixels`` (160 MB at
+the default 40 MP) per image; everything after the reduction is a few times the output size.
+
 Shapes: ``transform`` -> ``{"pixels": (C, H, W) float}``; ``collate`` -> ``{"pixels": (B, C, H, W)}``.
 """
 
@@ -14,6 +20,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -32,6 +39,20 @@ MAX_FIT_IMAGES = 256
 
 GREY_TOLERANCE = 4.0 / 255.0
 """Largest channel difference (on a 0-1 scale) for which an RGB image still counts as grey."""
+
+DEFAULT_MAX_PIXELS = 40_000_000
+"""Largest image (width x height, after JPEG draft) decoded by default: 160 MB of pixels at most."""
+
+_ORIENTATION = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+"""EXIF orientation -> the transpose that makes the image upright (as ``ImageOps.exif_transpose``)."""
 
 _HIGH_DEPTH_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
 _MODES = ("auto", "RGB", "L")
@@ -54,6 +75,8 @@ class ImageProcessor(Processor):
             uncovered border is filled with the training mean (0 after normalisation).
         brightness: With ``augment``, brightness factor drawn from ``[1 - b, 1 + b]``.
         contrast: With ``augment``, contrast factor drawn from ``[1 - c, 1 + c]``.
+        max_pixels: Largest image (width x height) decoded; a larger one is a row error. JPEGs
+            count at the reduced scale they are decoded at.
 
     Attributes:
         mode_: Fitted mode, ``"RGB"`` or ``"L"``.
@@ -73,7 +96,10 @@ class ImageProcessor(Processor):
         max_shift: float = 0.1,
         brightness: float = 0.2,
         contrast: float = 0.2,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
     ) -> None:
+        if max_pixels < 1:
+            raise ValueError(f"max_pixels must be positive, got {max_pixels}")
         if mode not in _MODES:
             raise ValueError(f"mode must be one of {list(_MODES)}, got {mode!r}")
         if resize not in _RESIZES:
@@ -87,6 +113,7 @@ class ImageProcessor(Processor):
         self.max_shift = max_shift
         self.brightness = brightness
         self.contrast = contrast
+        self.max_pixels = max_pixels
         self.mode_: str | None = None
         self.mean_: list[float] | None = None
         self.std_: list[float] | None = None
@@ -174,6 +201,7 @@ class ImageProcessor(Processor):
             "max_shift": self.max_shift,
             "brightness": self.brightness,
             "contrast": self.contrast,
+            "max_pixels": self.max_pixels,
         }
 
     def get_state(self) -> tuple[dict[str, Any], dict[str, Tensor]]:
@@ -197,8 +225,8 @@ class ImageProcessor(Processor):
 
     def _load(self, value: Any) -> Image.Image:
         """Decode, orient, flatten transparency and resize; the result is ``"RGB"`` or ``"L"``."""
-        image = decode_image(value)
         size = (self.width, self.height)
+        image = decode_image(value, self.max_pixels, size)
         if self.resize == "crop":
             return ImageOps.fit(image, size, method=Image.Resampling.BILINEAR)
         return image.resize(size, Image.Resampling.BILINEAR)
@@ -211,8 +239,16 @@ class ImageProcessor(Processor):
             return None
 
 
-def decode_image(value: Any) -> Image.Image:
+def decode_image(
+    value: Any, max_pixels: int | None = DEFAULT_MAX_PIXELS, target: tuple[int, int] | None = None
+) -> Image.Image:
     """Decode a path or bytes into an upright ``"RGB"`` or ``"L"`` Pillow image.
+
+    Args:
+        value: A path or the encoded bytes.
+        max_pixels: Refuse an image with more pixels (after JPEG draft) before decoding it.
+        target: The ``(width, height)`` the caller resizes to: a JPEG is decoded at a reduced
+            scale and any image reduced by an integer factor, keeping at least twice this size.
 
     Raises:
         BadValueError: With the file (or ``<N bytes>``) and the reason in the message.
@@ -227,14 +263,55 @@ def decode_image(value: Any) -> Image.Image:
     else:
         raise BadValueError(f"cannot read image: expected a path or bytes, got {type(value).__name__}")
     try:
-        with Image.open(source) as opened:
-            opened.load()  # decode now, so a truncated file fails here
-            return _flatten(ImageOps.exif_transpose(opened))
+        with warnings.catch_warnings():
+            if max_pixels is not None:  # our own, lower limit applies: Pillow's warning is noise
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            return _decode(Image.open(source), max_pixels, target, name)
+    except BadValueError:
+        raise
     except Image.UnidentifiedImageError as error:
         raise BadValueError(f"cannot read image '{name}': unknown or corrupt format") from error
     except Exception as error:  # Pillow plugins raise many kinds of errors on broken files
         reason = str(error) or type(error).__name__
         raise BadValueError(f"cannot read image '{name}': {reason}") from error
+
+
+def _decode(
+    opened: Image.Image, max_pixels: int | None, target: tuple[int, int] | None, name: str
+) -> Image.Image:
+    """Check the size, decode (JPEG at reduced scale), reduce, orient and flatten an opened image."""
+    with opened:
+        keep = 2 * max(target) if target else 0  # smallest side kept before the final resize
+        if keep:
+            opened.draft(None, (keep, keep))  # JPEG: decode at 1/2, 1/4 or 1/8 scale
+        _check_pixels(opened, max_pixels, name)
+        orientation = opened.getexif().get(0x0112)
+        opened.load()  # decode now, so a truncated file fails here
+        image = _reduce(opened, keep)
+        if orientation in _ORIENTATION:
+            image = image.transpose(_ORIENTATION[orientation])
+        return _flatten(image)
+
+
+def _check_pixels(image: Image.Image, max_pixels: int | None, name: str) -> None:
+    width, height = image.size
+    if max_pixels is not None and width * height > max_pixels:
+        raise BadValueError(
+            f"cannot read image '{name}': {width}x{height} = {width * height:,} pixels, more than"
+            f" max_pixels ({max_pixels:,}) allows; downscale the file or raise the image processor's"
+            " max_pixels"
+        )
+
+
+def _reduce(image: Image.Image, keep: int) -> Image.Image:
+    """``image`` shrunk by the largest integer factor that keeps its shorter side >= ``keep``."""
+    factor = min(image.size) // keep if keep else 1
+    if factor < 2 or "transparency" in image.info:  # a colour key would not survive averaging
+        return image
+    try:
+        return image.reduce(factor)
+    except ValueError:  # a mode Pillow cannot reduce (P, 1, I;16): resized later as it is
+        return image
 
 
 def _flatten(image: Image.Image) -> Image.Image:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from polyfuse.data.processors._registry import register_processor
-from polyfuse.data.processors.image import ImageProcessor
+from polyfuse.data.processors.image import DEFAULT_MAX_PIXELS, ImageProcessor
 
 
 @register_processor("pretrained/image", "images resized and normalised as a pretrained model expects")
@@ -28,8 +28,8 @@ class PretrainedImageProcessor(ImageProcessor):
         mean: Per-channel mean (RGB, on a 0-1 scale) the weights were trained with.
         std: Per-channel standard deviation (RGB, 0-1 scale).
         resize: ``"squash"`` or ``"crop"`` (shorter side to size, then centre crop).
-        augment, hflip, max_shift, brightness, contrast: training augmentation, as in
-            :class:`~polyfuse.data.processors.image.ImageProcessor`.
+        augment, hflip, max_shift, brightness, contrast: training augmentation, and max_pixels the
+            decoding bound, as in :class:`~polyfuse.data.processors.image.ImageProcessor`.
     """
 
     def __init__(
@@ -43,8 +43,9 @@ class PretrainedImageProcessor(ImageProcessor):
         max_shift: float = 0.1,
         brightness: float = 0.2,
         contrast: float = 0.2,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
     ) -> None:
-        super().__init__(size, "RGB", resize, augment, hflip, max_shift, brightness, contrast)
+        super().__init__(size, "RGB", resize, augment, hflip, max_shift, brightness, contrast, max_pixels)
         if len(mean) != 3 or len(std) != 3 or min(std) <= 0:
             raise ValueError(f"mean and std need 3 values each (std > 0), got {mean!r}, {std!r}")
         self.mean = [float(m) for m in mean]

@@ -2,11 +2,19 @@
 
 Numeric columns: median imputation with a missing-indicator per column, then standardisation.
 Categorical columns: a vocabulary per column; id 0 is the bucket for unknown and missing values.
+
+Numbers the model cannot use are row errors, never silent NaN: text (with a hint for decimal
+commas), infinities, values beyond float32 (``1e39`` would overflow to inf) and values more than
+``MAX_ABS_Z`` standard deviations from the training mean. ``fit`` leaves values more than
+``OUTLIER_SCALES`` robust scales from the median out of the statistics, with a warning, so one
+typo cannot scale a whole column to nothing.
 """
 
 from __future__ import annotations
 
+import logging
 import math
+import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
@@ -17,6 +25,16 @@ from torch import Tensor
 
 from polyfuse.data.processors._registry import register_processor
 from polyfuse.data.processors.base import BadValueError, Features, Processor, is_missing
+
+log = logging.getLogger("polyfuse")
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+MAX_ABS_Z = 1e6
+"""Largest standardised value a cell may take (a training value is within sqrt(rows))."""
+OUTLIER_SCALES = 1e6
+"""``fit`` leaves out values farther than this many robust scales (IQR / 1.349) from the median."""
+
+_DECIMAL_COMMA = re.compile(r"^\s*[+-]?\d+,\d+\s*$")
 
 
 def category_key(value: Any) -> str:
@@ -61,9 +79,13 @@ class TabularProcessor(Processor):
         try:
             number = float(value)
         except (TypeError, ValueError):
-            raise BadValueError(f"{value!r} is not a number", column) from None
+            comma = isinstance(value, str) and _DECIMAL_COMMA.match(value)
+            hint = " (a decimal comma? polyfuse reads 1.5, not 1,5)" if comma else ""
+            raise BadValueError(f"{value!r} is not a number{hint}", column) from None
         if math.isinf(number):
             raise BadValueError(f"{value!r} is not finite", column)
+        if abs(number) > FLOAT32_MAX:
+            raise BadValueError(f"{value!r} is beyond the float32 range (about ±3.4e38)", column)
         return number
 
     def _fit_number(self, column: str, value: Any) -> float:
@@ -75,10 +97,12 @@ class TabularProcessor(Processor):
             return math.nan
 
     def fit(self, values: Sequence[Any]) -> TabularProcessor:
-        rows = list(values)
+        rows = [v if isinstance(v, Mapping) else {} for v in values]  # not a mapping: all absent
         numbers = np.array(
             [[self._fit_number(c, r.get(c)) for c in self.numeric] for r in rows], dtype=np.float64
         ).reshape(len(rows), len(self.numeric))
+        for j, column in enumerate(self.numeric):
+            _drop_extremes(column, numbers[:, j])
         with np.errstate(all="ignore"):
             median = np.nanmedian(numbers, axis=0) if len(rows) else np.zeros(len(self.numeric))
         self.median_ = [0.0 if math.isnan(m) else float(m) for m in np.atleast_1d(median)]
@@ -94,6 +118,8 @@ class TabularProcessor(Processor):
         return self
 
     def transform(self, value: Any) -> Features | None:
+        if not isinstance(value, Mapping) and is_missing(value):  # the whole group absent
+            return None  # (one row's empty cells are imputed, not absent)
         row: Mapping[str, Any] = value
         numbers = [self._number(c, row.get(c)) for c in self.numeric]
         missing = [1.0 if math.isnan(x) else 0.0 for x in numbers]
@@ -101,6 +127,13 @@ class TabularProcessor(Processor):
             0.0 if math.isnan(x) else (x - m) / s
             for x, m, s in zip(numbers, self.mean_, self.std_, strict=True)
         ]
+        for column, z, m in zip(self.numeric, scaled, self.mean_, strict=True):
+            if abs(z) > MAX_ABS_Z:
+                raise BadValueError(
+                    f"{row.get(column)!r} is {abs(z):.3g} standard deviations from the training mean"
+                    f" {m:.6g} (more than {MAX_ABS_Z:.0e}): a typo or a unit error?",
+                    column,
+                )
         ids = []
         for column in self.categorical:
             cell = row.get(column)
@@ -143,3 +176,35 @@ class TabularProcessor(Processor):
         self.mean_ = list(state["mean_"])
         self.std_ = list(state["std_"])
         self.vocab_ = {c: dict(v) for c, v in state["vocab_"].items()}
+
+
+def _drop_extremes(column: str, values: np.ndarray) -> None:
+    """Set to NaN (in place) the values more than ``OUTLIER_SCALES`` robust scales from the median,
+    with a warning naming them. The scale is IQR / 1.349, else the median of the non-zero absolute
+    deviations; with no spread to measure nothing is dropped."""
+    finite = values[~np.isnan(values)]
+    if finite.size < 4:
+        return
+    median = float(np.median(finite))
+    q1, q3 = np.percentile(finite, [25, 75])
+    scale = float(q3 - q1) / 1.349
+    if scale <= 0:
+        deviations = np.abs(finite - median)
+        nonzero = deviations[deviations > 0]
+        scale = float(np.median(nonzero)) if nonzero.size >= 2 else 0.0
+    if scale <= 0:
+        return
+    with np.errstate(invalid="ignore"):
+        far = np.abs(values - median) > OUTLIER_SCALES * scale
+    if not far.any():
+        return
+    shown = ", ".join(f"{v:.6g}" for v in values[far][:5]) + (", ..." if far.sum() > 5 else "")
+    log.warning(
+        "column %r: %d value(s) far from all the others (%s; the median is %.6g) are left out of its"
+        " scaling; such a row is bad as an input",
+        column,
+        int(far.sum()),
+        shown,
+        median,
+    )
+    values[far] = np.nan

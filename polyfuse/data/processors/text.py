@@ -5,12 +5,19 @@ Japanese and Korean ideographs are split into single-character words), ``BertPre
 WordPiece model with the special tokens ``[PAD]`` (id 0) and ``[UNK]`` (id 1). Its state is the
 tokenizer's own JSON string, so a fitted processor round-trips through JSON without pickle.
 
+Fitting is deterministic: the same texts give the same tokenizer JSON, byte for byte, in any
+process. (The ``tokenizers`` trainer numbers the ``##`` continuation pieces in the order of a
+randomly seeded hash map and breaks ties between equally frequent merges by those numbers, so two
+processes could learn different vocabularies. :meth:`TextProcessor.fit` registers every
+continuation piece up front, in sorted order, which fixes the numbering and so the ties.)
+
 Shapes: ``transform`` -> ``{"ids": (T,) long}`` with ``1 <= T <= max_length``;
 ``collate`` -> ``{"ids": (B, T_max) long, "mask": (B, T_max) bool}``.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +35,7 @@ PAD_TOKEN = "[PAD]"
 UNK_TOKEN = "[UNK]"
 PAD_ID = 0
 UNK_ID = 1
+CONTINUATION = "##"
 
 
 @register_processor("text", "WordPiece tokenizer trained on the column (from-scratch text encoders)")
@@ -73,18 +81,20 @@ class TextProcessor(Processor):
         self.tokenizer_: Tokenizer | None = None
 
     def fit(self, values: Sequence[Any]) -> TextProcessor:
-        """Train the tokenizer on the present values (absent ones are skipped)."""
+        """Train the tokenizer on the present values (absent ones are skipped); deterministic."""
+        texts = list(_present_texts(values))
         tokenizer = self._new_tokenizer()
         from tokenizers import trainers
 
+        pieces = [CONTINUATION + c for c in sorted(_continuation_chars(tokenizer, texts))]
         trainer = trainers.WordPieceTrainer(
             vocab_size=self.vocab_size,
             min_frequency=self.min_frequency,
-            special_tokens=[PAD_TOKEN, UNK_TOKEN],
+            special_tokens=[PAD_TOKEN, UNK_TOKEN, *pieces],  # fixed ids for the ## pieces
             show_progress=False,
         )
-        tokenizer.train_from_iterator(_present_texts(values), trainer=trainer)
-        self.tokenizer_ = tokenizer
+        tokenizer.train_from_iterator(texts, trainer=trainer)
+        self.tokenizer_ = _without_added(tokenizer, set(pieces))
         return self
 
     def transform(self, value: Any) -> Features | None:
@@ -156,6 +166,28 @@ class TextProcessor(Processor):
         if self.tokenizer_ is None:
             raise RuntimeError("TextProcessor is not fitted: call fit() or set_state() first")
         return self.tokenizer_
+
+
+def _continuation_chars(tokenizer: Tokenizer, texts: Sequence[str]) -> set[str]:
+    """Every character that follows another inside a word of ``texts`` (after normalisation and
+    pre-tokenisation): exactly the characters the trainer makes a ``##`` piece of."""
+    normalizer, pre_tokenizer = tokenizer.normalizer, tokenizer.pre_tokenizer
+    assert normalizer is not None and pre_tokenizer is not None
+    chars: set[str] = set()
+    for text in texts:
+        for word, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text)):
+            chars.update(word[1:])
+    return chars
+
+
+def _without_added(tokenizer: Tokenizer, pieces: set[str]) -> Tokenizer:
+    """The tokenizer with ``pieces`` kept in its vocabulary but not as special added tokens (which
+    would split any text containing "##a" around it)."""
+    state = json.loads(tokenizer.to_str())
+    state["added_tokens"] = [t for t in state["added_tokens"] if t["content"] not in pieces]
+    from tokenizers import Tokenizer
+
+    return Tokenizer.from_str(json.dumps(state, ensure_ascii=False))
 
 
 def _present_texts(values: Sequence[Any]) -> Iterator[str]:

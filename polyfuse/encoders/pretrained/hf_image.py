@@ -1,4 +1,5 @@
-"""``image/hf``: a Hugging Face vision backbone (ViT, ConvNeXt, DINOv2, the CLIP/SigLIP vision tower).
+"""``image/hf``: a Hugging Face vision backbone: ViT, DINOv2, the CLIP/SigLIP vision tower
+(transformers), ConvNeXt, ResNet, RegNet, EfficientNet (CNNs).
 
 Weights come from ``AutoModel`` (for a two-tower checkpoint such as CLIP, its ``vision_model``);
 the input size and mean/std come from the same checkpoint's ``AutoImageProcessor`` config and
@@ -62,11 +63,13 @@ class HFImageEncoder(FrozenAware):
         )
         vision = getattr(model, "vision_model", None)  # CLIP / SigLIP: keep the image tower only
         self.backbone = vision if vision is not None else model
-        if getattr(self.backbone, "pooler", None) is not None:  # ViT's dense+tanh head: unused
+        pooler = getattr(self.backbone, "pooler", None)
+        if isinstance(pooler, torch.nn.Module) and any(True for _ in pooler.parameters()):
+            # ViT's dense+tanh head (untrained, unused); a CNN's parameter-free average pool stays,
+            # as ResNet, RegNet and EfficientNet call it unconditionally
             self.backbone.pooler = None
         model_config = model.config.vision_config if vision is not None else model.config
-        width = getattr(model_config, "hidden_size", None) or model_config.hidden_sizes[-1]
-        self.output_dim = int(width)
+        self.output_dim = backbone_width(self.backbone, model_config)
         self.pool = Pooling(config.pooling, self.output_dim)
         set_trainable(self.backbone, config.trainable, config.last_n)
 
@@ -89,6 +92,24 @@ class HFImageEncoder(FrozenAware):
         if pooled is not None and pooled.dim() > 2:
             pooled = pooled.flatten(1)
         return EncoderOutput(self.pool(tokens, mask, pooled), tokens, mask)
+
+
+def backbone_width(backbone: torch.nn.Module, config: Any) -> int:
+    """Channels of the backbone's last hidden state, read from its config (or, for EfficientNet,
+    whose config does not hold it, from its final convolution)."""
+    width = getattr(config, "hidden_size", None)
+    if isinstance(width, int):
+        return width
+    sizes = getattr(config, "hidden_sizes", None)
+    if sizes:
+        return int(sizes[-1])
+    top = getattr(getattr(backbone, "encoder", None), "top_conv", None)  # EfficientNet
+    if isinstance(top, torch.nn.Conv2d):
+        return int(top.out_channels)
+    raise ValueError(
+        f"image/hf cannot tell the output width of a {getattr(config, 'model_type', '?')!r} checkpoint;"
+        " supported: ViT, DINOv2, CLIP/SigLIP vision, ConvNeXt, ResNet, RegNet, EfficientNet"
+    )
 
 
 def checkpoint_image_processor(

@@ -63,12 +63,14 @@ class WhisperTinyEncoder(PretrainedEncoder):
     def __init__(self, config: WhisperTinyConfig, spec: dict[str, Any]) -> None:
         super().__init__(config, spec)
         faster_whisper = require("faster_whisper", "faster-whisper")
+        threads = torch.get_num_threads()  # CTranslate2 resets torch's intra-op thread count
         self._model = faster_whisper.WhisperModel(
             resolve_checkpoint(CHECKPOINT),
             device="cpu",
             compute_type=config.compute_type,
             cpu_threads=config.threads,
         )
+        torch.set_num_threads(threads)
         self.output_dim = OUTPUT_DIM
 
     @classmethod

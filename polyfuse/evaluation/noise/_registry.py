@@ -5,6 +5,10 @@ produced), at a ``level`` in ``[0, 1]``: level 0 is the identity, higher levels 
 built with the input's fitted processor, so it can undo and redo the processor's normalisation
 (image mean/std, audio log-mel statistics, tabular imputation). Randomness comes only from the
 ``torch.Generator`` passed in, so a seeded evaluation is reproducible.
+
+An injector declares the processors whose features it understands (``processors``: registry keys,
+by default the modality's own processor): the audio injectors corrupt log-mel spectrograms, so they
+do not apply to a pretrained speech encoder's raw waveform, and robustness analyses skip them there.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import torch
 from torch import Tensor
 
 from polyfuse._registry import ComponentConfig, Registry
+from polyfuse.data.processors import processor_key
 from polyfuse.data.processors.base import Features, Processor
 
 
@@ -32,8 +37,16 @@ class Injector(ABC):
     """
 
     modality: ClassVar[str]
+    processors: ClassVar[tuple[str, ...]] = ()
+    """Registry keys of the processors whose features this injector corrupts (empty: the
+    modality's own processor, whose key is the modality)."""
 
     def __init__(self, processor: Processor) -> None:
+        if not applies_to(type(self), processor):
+            raise ValueError(
+                f"{type(self).__name__} corrupts the features of {accepted(type(self))} processors,"
+                f" not {processor_key(processor)!r}"
+            )
         self.processor = processor
 
     def __call__(self, features: Features, level: float, generator: torch.Generator) -> Features:
@@ -70,9 +83,20 @@ def create_injector(modality: str, name: str, processor: Processor) -> Injector:
     return INJECTORS.get(injector_key(modality, name)).cls(processor)  # type: ignore[call-arg]
 
 
-def list_injectors(modality: str | None = None) -> list[str]:
-    """Registered ``modality/name`` keys, optionally for one modality."""
-    return [n for n in INJECTORS.names() if modality is None or n.startswith(modality + "/")]
+def accepted(cls: type[Injector]) -> tuple[str, ...]:
+    """The processor keys ``cls`` declares (its modality's own processor by default)."""
+    return cls.processors or (cls.modality,)
+
+
+def applies_to(cls: type[Injector], processor: Processor) -> bool:
+    """Whether ``cls`` understands the features ``processor`` produces."""
+    return processor_key(processor) in accepted(cls)
+
+
+def list_injectors(modality: str | None = None, processor: Processor | None = None) -> list[str]:
+    """Registered ``modality/name`` keys, optionally for one modality and one processor."""
+    keys = [n for n in INJECTORS.names() if modality is None or n.startswith(modality + "/")]
+    return [k for k in keys if processor is None or applies_to(INJECTORS.get(k).cls, processor)]
 
 
 def uniform(shape: Sequence[int], generator: torch.Generator, like: Tensor) -> Tensor:

@@ -44,6 +44,7 @@ class AudioInjector(Injector):
     """Shared part: the processor's normalisation statistics."""
 
     modality = "audio"
+    processors = ("audio",)  # log-mel spectrograms, not a pretrained encoder's waveform
 
     def _stats(self) -> tuple[float, float]:
         mean, std = self.processor.mean_, self.processor.std_  # type: ignore[attr-defined]

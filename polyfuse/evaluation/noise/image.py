@@ -30,6 +30,7 @@ class ImageInjector(Injector):
     """Shared part of the image injectors."""
 
     modality = "image"
+    processors = ("image", "pretrained/image")  # both give normalised pixels with mean_ / std_
 
 
 class PixelScaleInjector(ImageInjector):

@@ -26,6 +26,7 @@ class TextInjector(Injector):
     """Shared part of the text injectors."""
 
     modality = "text"
+    processors = ("text",)  # WordPiece ids with [PAD] = 0 and [UNK] = 1
 
 
 @register_injector("text", "typos", "each token replaced with probability `level` ([UNK] or random)")

@@ -38,11 +38,20 @@ class Table:
 
 
 @dataclass
+class Card:
+    """An example: images (``data:`` URIs, inline), a title and lines of text (a gallery entry)."""
+
+    title: str
+    lines: list[str]
+    images: list[str] = field(default_factory=list)
+
+
+@dataclass
 class Section:
     """A titled part of the report: paragraphs (str), plots and tables, in order."""
 
     title: str
-    items: list[str | Plot | Table] = field(default_factory=list)
+    items: Sequence[str | Plot | Table | Card] = field(default_factory=list)
 
 
 def render_plot(name: str, figure: Figure, caption: str = "") -> Plot:
@@ -60,7 +69,15 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def _item(item: str | Plot | Table) -> str:
+def _item(item: str | Plot | Table | Card) -> str:
+    if isinstance(item, Card):
+        images = "".join(
+            f'<img class="example" alt="input" src="{html.escape(uri)}">'
+            for uri in item.images
+            if uri.startswith("data:image/")
+        )
+        lines = "".join(f"<div>{html.escape(line)}</div>" for line in item.lines)
+        return f'<div class="card">{images}<div><b>{html.escape(item.title)}</b>{lines}</div></div>'
     if isinstance(item, Plot):
         data = base64.b64encode(item.png).decode("ascii")
         caption = f"<figcaption>{html.escape(item.caption)}</figcaption>" if item.caption else ""
@@ -85,6 +102,8 @@ table { border-collapse: collapse; margin: 1em 0; font-size: .9em; }
 th, td { border: 1px solid #ccc; padding: .25em .6em; text-align: right; }
 th:first-child, td:first-child { text-align: left; } thead { background: #f3f3f3; }
 nav a { margin-right: 1em; } div.scroll { overflow-x: auto; }
+div.card { display: flex; gap: 1em; align-items: flex-start; border: 1px solid #ddd; padding: .5em; }
+img.example { max-width: 160px; }
 """
 
 _SCRIPT = """

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from polyfuse.evaluation.report import compare_plots, plots
-from polyfuse.evaluation.report.html import Section, Table, render_plot, write_report
+from polyfuse.evaluation.report.html import Card, Section, Table, render_plot, write_report
 
 EVALUATION_PLOTS = (
     "learning_curves",
@@ -71,6 +71,8 @@ def evaluation_sections(results: dict[str, Any]) -> list[Section]:
                 "Classes", [render_plot("per_class_scores", plots.per_class_scores(metrics["per_class"]))]
             )
         )
+    if results.get("gallery"):
+        sections.append(_gallery_section(results["gallery"]))
     if results.get("robustness"):
         sections.append(_robustness_section(results["robustness"]))
     if results.get("absence"):
@@ -127,6 +129,19 @@ def evaluation_sections(results: dict[str, Any]) -> list[Section]:
     if results.get("efficiency"):
         sections.append(Section("Efficiency", [_scalars(results["efficiency"])]))
     return sections
+
+
+def _gallery_section(gallery: dict[str, Any]) -> Section:
+    """Best and worst generations with their inputs and references."""
+    items: list[str | Card] = [f"Groups of rows with identical inputs, ranked by {gallery['metric']}."]
+    for label in ("best", "worst"):
+        items.append(f"{label.capitalize()}:")
+        for ex in gallery[label]:
+            lines = [f"generated: {ex['generation'] or '(empty)'}"]
+            lines += [f"reference: {r}" for r in ex["references"]]
+            lines += [f"{k}: {v}" for k, v in ex["inputs"].items()]
+            items.append(Card(f"{gallery['metric']} {ex['score']}", lines, ex["images"]))
+    return Section("Generations", items)
 
 
 def _robustness_section(robustness: dict[str, Any]) -> Section:

@@ -1,0 +1,230 @@
+"""Digits from words and sounds: MNIST drawn from the digit's English or Chinese word or an FSDD
+recording of it, judged by a polyfuse classifier trained on the real images.
+
+    python benchmarks/image_generation_digits.py                      # judge + generator + scores
+    python benchmarks/image_generation_digits.py --epochs 3 --eval-images 500
+
+Steps: (1) benchmarks/mnist_tables.py's tables; (2) the judge, a CNN classifier of the real
+images (test accuracy printed); (3) the generator, ``model.task: {type: image_generation}`` on
+``words/train.csv`` (conditions: ``prompt`` text, ``sound`` audio; target: ``image``); (4) images
+for test conditions: conditional accuracy overall and per condition kind, FID / KID on the judge's
+features against real test images, the nearest-training-image distance of generated and of real
+test images (memorisation check), sampling speed; grids go to docs/figures/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT.parent))
+
+from mnist_tables import CHINESE, ENGLISH, build  # noqa: E402
+
+from polyfuse import Predictor  # noqa: E402
+from polyfuse.data.processors.image import decode_image  # noqa: E402
+from polyfuse.evaluation.generation import (  # noqa: E402
+    JudgeFeatures,
+    fid_kid,
+    nearest_training_distance,
+)
+from polyfuse.generate import iter_generate, set_sampling  # noqa: E402
+from polyfuse.tasks._images import save_grid  # noqa: E402
+
+OUT = ROOT / "output" / "mnist"
+FIGURES = ROOT.parent / "docs" / "figures"
+QUIET = {"progress": False, "tensorboard": False}
+
+
+def train_judge(folder: Path, epochs: int) -> tuple[Predictor, float, float]:
+    config = {
+        "data": {
+            "train": str(folder / "digits" / "train.csv"),
+            "label": "digit",
+            "task": "multiclass",
+            "columns": {"image": "image"},
+            "processors": {
+                "image": {
+                    "size": 28,
+                    "mode": "L",
+                    "augment": True,
+                    "max_shift": 0.08,
+                    "brightness": 0.0,
+                    "contrast": 0.0,
+                }
+            },
+        },
+        "model": {"encoders": {"image": {"type": "cnn", "widths": [32, 64]}}},
+        "training": {
+            "epochs": epochs,
+            "batch_size": 128,
+            "lr": 3e-3,
+            **QUIET,
+            "output_dir": str(OUT / "judge_run"),
+        },
+    }
+    started = time.perf_counter()
+    judge = Predictor(config=config).fit()
+    seconds = time.perf_counter() - started
+    judge.save(OUT / "judge")
+    accuracy = judge.evaluate(folder / "digits" / "test.csv")["accuracy_score"]
+    return judge, accuracy, seconds
+
+
+def generator_config(folder: Path, epochs: int, widths: list[int]) -> dict[str, Any]:
+    return {
+        "data": {
+            "train": str(folder / "words" / "train.csv"),
+            "label": "image",
+            "valid_fraction": 0.02,
+            "columns": {"prompt": "text", "sound": "audio", "digit": "ignore"},
+            "processors": {
+                "text": {"vocab_size": 100, "max_length": 4},
+                "audio": {
+                    "sample_rate": 8000,
+                    "max_seconds": 1.0,
+                    "n_mels": 32,
+                    "n_fft": 256,
+                    "hop_length": 100,
+                },
+            },
+        },
+        "model": {
+            "encoders": {
+                "text": {"type": "bag", "embed_dim": 32},
+                "audio": {"type": "cnn", "widths": [16, 32]},
+            },
+            "fusion": {"type": "concat", "hidden_dim": 64, "dropout": 0.0},
+            "task": {
+                "type": "image_generation",
+                "size": 28,
+                "mode": "L",
+                "widths": widths,
+                "condition_dropout": 0.1,
+                "ema_decay": 0.995,
+                "sampling_steps": 20,
+                "guidance_scale": 3.0,
+            },
+        },
+        "training": {
+            "epochs": epochs,
+            "batch_size": 64,
+            "lr": 2e-3,
+            "patience": None,
+            **QUIET,
+            "output_dir": str(OUT / "generator_run"),
+        },
+    }
+
+
+def _real_images(paths: list[str], base: Path) -> torch.Tensor:
+    arrays = [
+        np.asarray(decode_image(str((base / p).resolve())).convert("L"), dtype=np.float32) / 255
+        for p in paths
+    ]
+    return torch.from_numpy(np.stack(arrays))[:, None]  # (N, 1, 28, 28)
+
+
+def condition_kind(row: pd.Series) -> str:
+    if isinstance(row["prompt"], str) and row["prompt"]:
+        language = "english" if row["prompt"] in ENGLISH else "chinese"
+        return f"{language}+sound" if isinstance(row["sound"], str) and row["sound"] else language
+    return "sound"
+
+
+def score(generator: Predictor, judge: Predictor, folder: Path, n: int) -> dict[str, Any]:
+    test = pd.read_csv(folder / "words" / "test.csv", keep_default_na=False).sample(n, random_state=0)
+    test = test.reset_index(drop=True)
+    conditions = test[["prompt", "sound"]].replace("", None)
+    torch.set_num_threads(2)
+    started = time.perf_counter()
+    parts = [images for _, images in iter_generate(generator, conditions, chunk_rows=250)]
+    sampling_seconds = time.perf_counter() - started
+    fake = torch.cat(parts)
+    features = JudgeFeatures(judge)
+    kinds = test.apply(condition_kind, axis=1)
+    predicted = features.classify(fake)
+    hits = np.array([p == str(d) for p, d in zip(predicted, test["digit"], strict=True)])
+    per_kind = {k: float(hits[(kinds == k).to_numpy()].mean()) for k in sorted(kinds.unique())}
+    real_test = _real_images(
+        pd.read_csv(folder / "digits" / "test.csv")["image"].tolist()[:2000], folder / "digits"
+    )
+    train_paths = pd.read_csv(folder / "digits" / "train.csv")["image"].tolist()[:10000]
+    real_train = _real_images(train_paths, folder / "digits")
+    distances = {
+        "generated": float(nearest_training_distance(fake, real_train).median()),
+        "real_test": float(nearest_training_distance(real_test[:n], real_train).median()),
+    }
+    # grids: each digit from its English word, its Chinese word and a recording
+    rows = []
+    for digit in range(10):
+        sound = test[(test["digit"] == digit) & (test["sound"] != "")]["sound"].iloc[0]
+        rows += [{"prompt": ENGLISH[digit]}, {"prompt": CHINESE[digit]}, {"sound": sound}]
+    grid = pd.DataFrame(rows).reindex(columns=["prompt", "sound"])
+    grid = grid.loc[grid.index.repeat(2)].reset_index(drop=True)
+    grid_images = torch.cat([images for _, images in iter_generate(generator, grid, 256)])
+    save_grid(grid_images, FIGURES / "image_generation_digits.png", columns=6)
+    return {
+        "conditional_accuracy": float(hits.mean()),
+        "conditional_accuracy_by_condition": per_kind,
+        **fid_kid(features, real_test[:1000], fake),
+        "fid_judge_real_vs_real": fid_kid(features, real_test[:1000], real_test[1000 : 1000 + n])[
+            "fid_judge_error"
+        ],
+        "nearest_train_rms_median": distances,
+        "images": n,
+        "sampling_seconds": sampling_seconds,
+        "images_per_second": n / sampling_seconds,
+    }
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--train-rows", type=int, default=30000)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--judge-epochs", type=int, default=2)
+    parser.add_argument("--widths", type=int, nargs="+", default=[16, 32, 64])
+    parser.add_argument("--eval-images", type=int, default=500)
+    parser.add_argument("--sampling-steps", type=int, help="DDIM steps when scoring (default: the bundle's)")
+    parser.add_argument("--score-only", action="store_true", help="score the saved judge and generator")
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    folder = build(args.train_rows)
+    results: dict[str, Any] = {}
+    if (OUT / "judge").is_dir():
+        judge = Predictor.load(OUT / "judge")
+        if not args.score_only:  # (printed by the run that trained it)
+            results["judge_test_accuracy"] = judge.evaluate(folder / "digits" / "test.csv")["accuracy_score"]
+    else:
+        judge, results["judge_test_accuracy"], results["judge_train_seconds"] = train_judge(
+            folder, args.judge_epochs
+        )
+    print(json.dumps(results), flush=True)
+    if args.score_only:
+        generator = Predictor.load(OUT / "generator")
+        results["generator_valid"] = generator.fitted.metrics["valid"]
+        results["generator_train_seconds"] = generator.fitted.metrics["training"]["seconds"]
+    else:
+        started = time.perf_counter()
+        generator = Predictor(config=generator_config(folder, args.epochs, args.widths)).fit()
+        results["generator_train_seconds"] = time.perf_counter() - started
+        results["generator_valid"] = generator.fitted.metrics["valid"]
+        generator.save(OUT / "generator")
+    print(json.dumps(results), flush=True)
+    set_sampling(generator, steps=args.sampling_steps)
+    results["sampling_steps"] = generator.fitted.model.task.sampling["steps"]  # type: ignore[index]
+    results.update(score(generator, judge, folder, args.eval_images))
+    (OUT / "results_generation.json").write_text(json.dumps(results, indent=2))
+    print(json.dumps(results, indent=2))

@@ -1,0 +1,1 @@
+"""Contract suites generated from the registries (a package: its module names repeat others')."""

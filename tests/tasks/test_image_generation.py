@@ -1,0 +1,187 @@
+"""The image_generation task: training on an image target, seeded sampling, guidance and absent
+conditions, the bundle, ``polyfuse generate`` and its refusals, and the generation metrics."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from kinds_data import write_kinds_table
+from PIL import Image
+
+from polyfuse import Predictor
+from polyfuse.cli.main import main
+from polyfuse.evaluation.generation import (
+    JudgeFeatures,
+    conditional_accuracy,
+    fid_kid,
+    linear_probe_score,
+    nearest_training_distance,
+)
+from polyfuse.generate import condition_frame, iter_generate, set_sampling
+
+
+def _config(tmp_path: Path, epochs: int = 12, **task: Any) -> dict[str, Any]:
+    return {
+        "data": {"label": "image", "columns": {"word": "text", "kind": "ignore", "level": "ignore"}},
+        "model": {
+            "encoders": {"text": {"type": "bag", "embed_dim": 8}},
+            "fusion": {"type": "concat", "dropout": 0.0},
+            "task": {
+                "type": "image_generation",
+                "size": 8,
+                "mode": "L",
+                "widths": [8, 16],
+                "norm_groups": 4,
+                "sampling_steps": 4,
+                "num_train_timesteps": 100,
+                "ema_decay": 0.9,
+                **task,
+            },
+        },
+        "training": {
+            "epochs": epochs,
+            "batch_size": 16,
+            "lr": 1e-2,
+            "patience": None,
+            "progress": False,
+            "tensorboard": False,
+            "output_dir": str(tmp_path / "run"),
+        },
+    }
+
+
+def _pixels(png: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(png)), np.float32) / 255
+
+
+@pytest.fixture(scope="module")
+def generator(kinds_table: Path, tmp_path_factory: pytest.TempPathFactory) -> Predictor:
+    """A generator trained for a few steps: enough for the plumbing tests, not to draw well."""
+    return Predictor(config=_config(tmp_path_factory.mktemp("gen"), epochs=3)).fit(kinds_table)
+
+
+def test_learns_to_denoise(generator: Predictor) -> None:
+    history = generator.fitted.metrics["history"]
+    assert history[-1]["valid_denoising_loss"] < 0.8 * history[0]["valid_denoising_loss"], history
+    assert "train_denoising_loss" in history[0]
+    assert generator.fitted.metrics["monitor"] == "denoising_loss"
+
+
+@pytest.mark.slow
+def test_draws_the_half_its_prompt_names(tmp_path: Path) -> None:
+    """Two kinds, 320 optimiser steps (about a minute on one loaded core): the condition is used."""
+    table = write_kinds_table(tmp_path / "data", rows=256, kinds=["top", "bottom"])
+    config = _config(tmp_path, epochs=20, sampling_steps=10)
+    config["training"]["lr"] = 3e-3
+    predictor = Predictor(config=config).fit(table)
+    prompts = pd.DataFrame({"word": ["the top half"] * 8 + ["the bottom half"] * 8})
+    images = np.stack([_pixels(b) for b in predictor.predict(prompts)["prediction"]])
+    assert images.shape == (16, 8, 8)
+    top, bottom = images[:8], images[8:]
+    # "top" images are brighter in their top half than in their bottom half, and "bottom" ones the reverse
+    assert top[:, :4].mean() > top[:, 4:].mean() + 0.1, (top[:, :4].mean(), top[:, 4:].mean())
+    assert bottom[:, 4:].mean() > bottom[:, :4].mean() + 0.1, (bottom[:, 4:].mean(), bottom[:, :4].mean())
+
+
+def test_sampling_is_seeded_per_row_and_survives_the_bundle(generator: Predictor, tmp_path: Path) -> None:
+    prompts = pd.DataFrame({"word": ["the left half", "the left half", "never seen words"]})
+    first = generator.predict(prompts)["prediction"].tolist()
+    assert first == generator.predict(prompts)["prediction"].tolist()
+    assert first[0] != first[1]  # the row number is part of the seed
+    loaded = Predictor.load(generator.save(tmp_path / "bundle"))
+    assert loaded.predict(prompts)["prediction"].tolist() == first
+    set_sampling(loaded, seed=7)
+    assert loaded.predict(prompts)["prediction"].tolist() != first
+    with pytest.raises(ValueError, match="unknown sampling option"):
+        set_sampling(loaded, temperature=1.0)
+
+
+def test_absent_condition_gives_an_unconditional_sample(generator: Predictor) -> None:
+    frame = condition_frame(generator, 3)
+    assert frame["word"].isna().all()
+    ((rows, images),) = list(iter_generate(generator, frame))
+    assert rows.tolist() == [0, 1, 2] and images.shape == (3, 1, 8, 8)
+    assert torch.isfinite(images).all() and images.min() >= 0 and images.max() <= 1
+    with pytest.raises(ValueError, match="at least 1"):
+        condition_frame(generator, 0)
+    with pytest.raises(ValueError, match="not inputs"):
+        condition_frame(generator, 2, values={"nope": 1})
+
+
+def test_generate_cli(generator: Predictor, tmp_path: Path) -> None:
+    bundle = str(generator.save(tmp_path / "bundle"))
+    grid = tmp_path / "grid.png"
+    assert main(["generate", bundle, "--text", "the right half", "-n", "4", "-o", str(grid)]) == 0
+    assert Image.open(grid).size == (2 * 10 + 2, 2 * 10 + 2)  # 2 x 2 images of 8 px, 2 px apart
+    folder = tmp_path / "many"
+    assert main(["generate", bundle, "--text", "top", "-n", "5", "--chunk-rows", "2", "-o", str(folder)]) == 0
+    index = pd.read_csv(folder / "index.csv")
+    assert index["file"].tolist() == [f"{i:06d}.png" for i in range(5)] and (index["word"] == "top").all()
+    assert main(["generate", bundle, "-n", "0", "-o", str(grid)]) == 2
+    assert main(["generate", bundle, "-n", "100000", "-o", str(grid)]) == 2  # too many for one grid
+
+
+def test_needs_an_image_label(kinds_table: Path, tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    del config["data"]["label"]
+    with pytest.raises(ValueError, match="label"):
+        Predictor(config=config).fit(kinds_table)
+
+
+@pytest.fixture(scope="module")
+def judge(kinds_table: Path, tmp_path_factory: pytest.TempPathFactory) -> JudgeFeatures:
+    config = {
+        "data": {
+            "label": "kind",
+            "columns": {"image": "image", "word": "ignore", "level": "ignore"},
+            "processors": {"image": {"size": 8, "mode": "L"}},
+        },
+        "model": {"encoders": {"image": {"type": "cnn", "widths": [8]}}},
+        "training": {
+            "epochs": 10,
+            "batch_size": 16,
+            "lr": 1e-2,
+            "progress": False,
+            "tensorboard": False,
+            "output_dir": str(tmp_path_factory.mktemp("judge")),
+        },
+    }
+    return JudgeFeatures(Predictor(config=config).fit(kinds_table))
+
+
+def _real(kinds_table: Path) -> tuple[torch.Tensor, list[str]]:
+    table = pd.read_csv(kinds_table)
+    images = np.stack(
+        [np.asarray(Image.open(kinds_table.parent / p), np.float32) / 255 for p in table["image"]]
+    )
+    return torch.from_numpy(images)[:, None], table["kind"].tolist()
+
+
+def test_judge_metrics(judge: JudgeFeatures, kinds_table: Path) -> None:
+    real, kinds = _real(kinds_table)
+    assert conditional_accuracy(judge, real, kinds) == 1.0
+    assert conditional_accuracy(judge, real, kinds[1:] + kinds[:1]) == 0.0  # every condition wrong
+    same = fid_kid(judge, real[:32], real[32:], subset_size=16)
+    flipped = fid_kid(judge, real[:32], real[32:].flip(-1).flip(-2), subset_size=16)  # top <-> bottom kinds
+    blank = fid_kid(judge, real[:32], torch.zeros_like(real[32:]), subset_size=16)
+    assert same["fid_judge_error"] < blank["fid_judge_error"]
+    assert same["kid_judge_error"] < blank["kid_judge_error"]
+    assert flipped["fid_judge_error"] < blank["fid_judge_error"]  # the same kinds, swapped
+
+
+def test_nearest_training_distance_and_probe() -> None:
+    train = torch.rand(20, 1, 4, 4)
+    copies = nearest_training_distance(train[:5], train)
+    assert torch.allclose(copies, torch.zeros(5), atol=1e-3)
+    assert (nearest_training_distance(train[:5] + 0.5, train) > 0.1).all()
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 3))
+    y = (x[:, 0] > 0).astype(int)
+    assert linear_probe_score(x[:100], y[:100], x[100:], y[100:]) > 0.95
+    assert linear_probe_score(x[:100], rng.integers(0, 2, 100), x[100:], rng.integers(0, 2, 100)) < 0.8
