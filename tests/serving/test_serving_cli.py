@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import b64, png_bytes
+from serving_helpers import b64, png_bytes
 
 from polyfuse.cli.main import main
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import LiveServer, png_bytes, png_claiming, wav_bytes, wav_claiming
 from PIL import Image
+from serving_helpers import LiveServer, png_bytes, png_claiming, wav_bytes, wav_claiming
 
 from polyfuse import Predictor
 from polyfuse.serving import ServeSettings, create_app

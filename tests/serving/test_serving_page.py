@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from conftest import LiveServer
+from serving_helpers import LiveServer
 
 from polyfuse import Predictor
 from polyfuse.serving import ServeSettings, create_app

@@ -12,9 +12,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import b64
 from fastapi.testclient import TestClient
 from PIL import Image
+from serving_helpers import b64
 
 from polyfuse import Predictor
 from polyfuse.serving import ServeSettings, create_app

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import png_bytes, png_claiming, wav_bytes, wav_claiming
 from PIL import Image
+from serving_helpers import png_bytes, png_claiming, wav_bytes, wav_claiming
 
 from polyfuse.serving.batching import MicroBatcher, QueueFullError
 from polyfuse.serving.limits import (
