@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from polyfuse.cli._common import CliError, load_predictor, user_errors
+from polyfuse.cli._common import CliError, add_threads_argument, load_predictor, user_errors
 
 
 def add_parser(sub: Any) -> None:
@@ -22,6 +22,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--proba", action="store_true", help="add class probabilities")
     p.add_argument("--chunk-rows", type=int, default=4096, help="rows read at a time")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (off anyway without a TTY)")
+    add_threads_argument(p)
     p.set_defaults(run=run)
 
 
@@ -36,6 +37,8 @@ def run(args: argparse.Namespace) -> int:
     with user_errors():
         output = preflight_output(args.output, kind="file")
         predictor = load_predictor(args.bundle)
+        if args.threads:
+            predictor.config.training.threads = args.threads
         check_prediction_columns(read_columns(args.data), predictor.fitted.schema, str(args.data))
         progress = progress_enabled(not args.no_progress)
         chunks = predictor.iter_predict(args.data, args.proba, args.chunk_rows, progress)

@@ -44,6 +44,7 @@ from polyfuse.inference import run_steps
 from polyfuse.tasks import TaskConfig
 from polyfuse.training.frozen_inputs import FrozenInputs, precompute_frozen_inputs
 from polyfuse.training.resume import restore_fitted, save_fitted
+from polyfuse.training.sizing import choose_defaults
 from polyfuse.training.trainer import Trainer, TrainState
 
 log = logging.getLogger("polyfuse")
@@ -269,6 +270,7 @@ def fit(
     """The whole pipeline; returns the fitted state with its metrics (what the bundle saves)."""
     started = time.perf_counter()
     prepared = prepare(config, schema, train_table, valid_table, resume)
+    config, defaults = choose_defaults(config, prepared.inputs, prepared.train)
     built = build(config, schema, prepared)
     trained = train(config, built, prepared, resume, stop_after_epochs)
     state = trained.state
@@ -288,6 +290,8 @@ def fit(
             "in_memory_cache": built.in_memory,
             "embedding_cache": built.frozen.report,
             "device": trained.device,
+            "threads": torch.get_num_threads(),
+            "defaults": defaults,
         },
         "history": state.history,
     }

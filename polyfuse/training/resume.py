@@ -25,7 +25,7 @@ from polyfuse.data.targets import TargetProcessor
 
 STATE_JSON = "fitted.json"
 STATE_TENSORS = "fitted.safetensors"
-RUN_ONLY = ("output_dir", "progress", "tensorboard", "num_workers")
+RUN_ONLY = ("output_dir", "progress", "tensorboard", "num_workers", "threads", "keep_checkpoints")
 """Training options that change how a run is shown or where it writes, not what it learns."""
 
 
