@@ -17,6 +17,7 @@ from polyfuse.config.schema import TrainingConfig, parse_config
 from polyfuse.data.dataset import InputSpec
 from polyfuse.data.processors.image import ImageProcessor, auto_side
 from polyfuse.data.processors.text import TextProcessor
+from polyfuse.data.schema import MissingColumnError
 from polyfuse.data.tables import Table
 from polyfuse.training.sizing import choose_defaults
 from polyfuse.training.trainer import Trainer
@@ -114,7 +115,7 @@ def test_predict_one_matches_predict(trained: Any) -> None:
                 assert one[column] == pytest.approx(batch[column][i], abs=1e-5)
     bad = predictor.predict_one({**frame.iloc[0].to_dict(), "photo": "/no/such.png"})
     assert bad["prediction"] is None and "no/such.png" in bad["error"]
-    with pytest.raises(ValueError, match="photo"):
+    with pytest.raises(MissingColumnError, match="photo"):
         predictor.predict_one({k: v for k, v in frame.iloc[0].to_dict().items() if k != "photo"})
 
 
