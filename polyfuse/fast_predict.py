@@ -55,7 +55,7 @@ class FastPath:
         with torch.inference_mode():
             outputs = self.model.predict_step(batch)  # type: ignore[operator]
         record = self.fitted.model.task.to_frame({**outputs, "row": batch.index}, proba)
-        values = {k: _scalar(v[0]) for k, v in record.to_dict("list").items()}
+        values = {str(k): _scalar(v[0]) for k, v in record.to_dict("list").items()}
         if proba or self._columns is None:
             self._columns = list(values)
         return {"row": 0, **values, "error": None}

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from polyfuse import _prefetch as prefetch
 from polyfuse import inference
 from polyfuse._threads import apply_threads
 from polyfuse.bundle import Fitted, load_bundle, save_bundle
@@ -112,6 +113,7 @@ class Predictor:
             raise ValueError("no training data: pass it to fit() or set data.train")
         valid_src = valid if valid is not None else cfg.data.valid
         apply_threads(cfg.training.threads)
+        prefetch.start()  # torch._dynamo and torchmetrics load while the data is read
         torch.manual_seed(cfg.training.seed)
         table = read_table(train_src, base_dir)
         schema = infer_schema(

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from polyfuse import _prefetch as prefetch
 from polyfuse.builder import build_inputs, build_model, build_target, encoder_config, resolve_task
 from polyfuse.bundle import Fitted
 from polyfuse.config.schema import Config, DataConfig, TrainingConfig
@@ -225,6 +226,7 @@ def train(
 ) -> Trained:
     """Run the trainer; the model ends with its best epoch's weights."""
     tc = config.training
+    prefetch.wait()  # the background imports of Predictor.fit end before the main thread needs them
     task = built.fitted.model.task
     monitor = task.primary_metric if tc.monitor == "auto" else tc.monitor
     batch_size = config.inference.batch_size
