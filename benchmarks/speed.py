@@ -43,6 +43,14 @@ BEFORE = {"data": {"processors": {"image": {"size": 64}}}, "model": {"encoders":
 """The defaults before issue 20: 64 px images whatever their size, a BiGRU for any text."""
 
 
+def _cpu() -> float:
+    """CPU seconds of this process, all threads (robust to other jobs on the cores, unlike wall time)."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _timed(phases: dict[str, float], name: str, fn: Any, *args: Any) -> Any:
     started = time.perf_counter()
     result = fn(*args)
@@ -75,16 +83,28 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+CHOOSE = getattr(pipeline, "choose_defaults", lambda config, *_: (config, {}))
+"""Data-sized defaults (absent before issue 20: then the config is used as it is)."""
+
+
+def _one_row(predictor: Predictor) -> Any:
+    """``predict_one``, or before issue 20 the Python API's way: a one-row DataFrame."""
+    import pandas as pd
+
+    if hasattr(predictor, "predict_one"):
+        return predictor.predict_one
+    return lambda row: predictor.predict(pd.DataFrame([row]))
+
+
 def fit_phases(config: dict[str, Any]) -> tuple[Predictor, dict[str, float], dict[str, Any]]:
     """Train as ``Predictor.fit`` does, timing each phase (same calls, in the same order)."""
     phases: dict[str, float] = {}
     predictor = Predictor(config=config)
     cfg = predictor.config
-    from polyfuse._threads import apply_threads
-
-    apply_threads(cfg.training.threads)
+    threads = getattr(cfg.training, "threads", torch.get_num_threads())
+    torch.set_num_threads(threads if isinstance(threads, int) else 2)
     torch.manual_seed(cfg.training.seed)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), _cpu()
     table = _timed(phases, "read table", read_table, cfg.data.train)
     schema = _timed(
         phases,
@@ -97,9 +117,7 @@ def fit_phases(config: dict[str, Any]) -> tuple[Predictor, dict[str, float], dic
     )
     train, valid = pipeline.stratified_split(table, schema, cfg.data.valid_fraction, cfg.training.seed)
     prepared = _timed(phases, "fit processors", pipeline.prepare, cfg, schema, train, valid)
-    sized, defaults = _timed(
-        phases, "fit processors", pipeline.choose_defaults, cfg, prepared.inputs, prepared.train
-    )
+    sized, defaults = _timed(phases, "fit processors", CHOOSE, cfg, prepared.inputs, prepared.train)
     built = _timed(phases, "decode media + build model", pipeline.build, sized, schema, prepared)
     validate = pipeline.validate
     validation = {"seconds": 0.0}
@@ -136,6 +154,7 @@ def fit_phases(config: dict[str, Any]) -> tuple[Predictor, dict[str, float], dic
         "history": epochs,
     }
     phases["fit total"] = time.perf_counter() - started
+    phases["fit total, CPU seconds"] = _cpu() - cpu
     predictor.fitted_ = fitted
     info = {
         "epochs": trained.state.epoch,
@@ -154,27 +173,54 @@ def predict_phases(bundle: Path, test: Path, repeats: int) -> tuple[dict[str, fl
     predictor = _timed(phases, "load bundle", Predictor.load, bundle)
     predictor.predict(test)  # warm-up (first-call allocations)
     best = min(_once(predictor.predict, test) for _ in range(repeats))
+    cpu = _cpu()
+    for _ in range(repeats):
+        predictor.predict(test)
+    batch_cpu = (_cpu() - cpu) / repeats
     frame = pd.read_csv(test, keep_default_na=False)
     phases["batch predict (best)"] = best
+    from polyfuse.data.dataset import encode_rows, make_collate, transform_row
+    from polyfuse.inference import run_steps
+
+    table = read_table(test)
+    fitted = predictor.fitted
+    phases["  of which: decode rows"] = min(_once(encode_rows, table, fitted.inputs) for _ in range(repeats))
+    encoded = encode_rows(table, fitted.inputs)
+    size = predictor.config.inference.batch_size
+    phases["  of which: model"] = min(_once(run_steps, fitted, encoded, size) for _ in range(repeats))
     rows = []
     for record in frame.to_dict("records"):
         record = {
             k: (str(test.parent / v) if k in ("photo", "sound") and v else v) for k, v in record.items()
         }
         rows.append(record)
-    predictor.predict_one(rows[0])
+    one_row = _one_row(predictor)
+    one_row(rows[0])
     times = []
+    cpu = _cpu()
     for _ in range(max(1, repeats // 2)):
         for row in rows:
             t = time.perf_counter()
-            predictor.predict_one(row)
+            one_row(row)
             times.append((time.perf_counter() - t) * 1000)
+    one_cpu = (_cpu() - cpu) * 1000 / len(times)
     times.sort()
+    features, _ = transform_row(rows[0], fitted.inputs, Path.cwd(), False)
+    batch = make_collate(fitted.inputs)([(0, features, None)])
+    bare = []
+    with torch.inference_mode():
+        for _ in range(len(times)):
+            t = time.perf_counter()
+            fitted.model.predict_step(batch)  # type: ignore[operator]
+            bare.append((time.perf_counter() - t) * 1000)
     info = {
         "rows": len(frame),
         "batch_rows_per_s": round(len(frame) / best),
+        "batch_rows_per_cpu_s": round(len(frame) / batch_cpu),
         "one_row_p50_ms": round(statistics.median(times), 2),
         "one_row_p99_ms": round(times[int(0.99 * (len(times) - 1))], 2),
+        "one_row_cpu_ms_mean": round(one_cpu, 2),
+        "bare_model_one_row_p50_ms": round(statistics.median(bare), 2),
         "accuracy": float((predictor.predict(test)["prediction"] == frame["label"].astype(str)).mean()),
     }
     return phases, info
@@ -192,10 +238,11 @@ def main() -> None:
     parser.add_argument("--variant", choices=["after", "before"], default="after", help="defaults used")
     parser.add_argument("--epochs", type=int, help="override training.epochs")
     parser.add_argument("--threads", default="auto", help="training.threads")
+    parser.add_argument("--label", default="new", help="names the run folder (e.g. the code measured)")
     parser.add_argument("--repeats", type=int, default=5, help="batch predictions timed (best kept)")
     args = parser.parse_args()
     train, test, values = table_paths(args.table)
-    run = OUT / "runs" / f"{args.table}-{args.variant}"
+    run = OUT / "runs" / f"{args.table}-{args.variant}-{args.label}"
     training = {
         "output_dir": str(run),
         "progress": False,
@@ -204,6 +251,10 @@ def main() -> None:
     }
     if args.epochs:
         training["epochs"] = args.epochs
+    from polyfuse.config.schema import TrainingConfig
+
+    if "threads" not in TrainingConfig.model_fields:  # before issue 20: torch.set_num_threads only
+        torch.set_num_threads(training.pop("threads") if args.threads.isdigit() else 2)  # type: ignore[arg-type]
     config = _merge(values, {"data": {"train": str(train), "test": None}, "training": training})
     if args.variant == "before" and args.table == "fusion":
         config = _merge(config, BEFORE)
@@ -215,7 +266,7 @@ def main() -> None:
     predict, pinfo = predict_phases(run / "model", test, args.repeats)
     phases.update(predict)
     info.update(pinfo)
-    info.update(table=args.table, variant=args.variant, threads=torch.get_num_threads())
+    info.update(table=args.table, variant=args.variant, code=args.label, threads=torch.get_num_threads())
     print(f"\n| phase ({args.table}, {args.variant}) | seconds |\n|---|---|")
     for name, seconds in phases.items():
         print(f"| {name} | {seconds:.2f} |")
