@@ -1,4 +1,4 @@
-"""The one-row fast path behind :meth:`polyfuse.Predictor.predict_one`, and checkpoint cleanup.
+"""The one-row fast path behind :meth:`polyfuse.Predictor.predict_one`.
 
 :meth:`~polyfuse.Predictor.predict` reads a table: it builds a DataFrame, checks its header, spins
 up a decoding thread pool and a DataLoader, and sorts the output frame. For one request those fixed
@@ -9,7 +9,6 @@ row's values directly and returns a plain dict of the same columns :meth:`predic
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,12 +16,10 @@ import torch
 
 from polyfuse.data.checks import check_prediction_columns
 from polyfuse.data.dataset import make_collate, transform_row
+from polyfuse.tasks.classification import ClassificationTask
 
 if TYPE_CHECKING:
     from polyfuse.bundle import Fitted
-
-CHECKPOINT_FILES = ("last.pt", "best.safetensors", "fitted.json", "fitted.safetensors")
-"""What a training run writes under ``OUTPUT_DIR/checkpoints`` (see the trainer and resume)."""
 
 
 class FastPath:
@@ -54,11 +51,25 @@ class FastPath:
         batch = self.collate([(0, features, None)]).to(self.device)
         with torch.inference_mode():
             outputs = self.model.predict_step(batch)  # type: ignore[operator]
-        record = self.fitted.model.task.to_frame({**outputs, "row": batch.index}, proba)
-        values = {str(k): _scalar(v[0]) for k, v in record.to_dict("list").items()}
+        values = self._values({**outputs, "row": batch.index}, proba)
         if proba or self._columns is None:
             self._columns = list(values)
         return {"row": 0, **values, "error": None}
+
+    def _values(self, outputs: dict[str, Any], proba: bool) -> dict[str, Any]:
+        """The task's output frame for one row, as a dict. Classification builds it without pandas
+        (the same columns and values as ``ClassificationTask.frame_from_logits``: a one-row
+        DataFrame cost more than the model); other tasks go through ``to_frame``."""
+        task = self.fitted.model.task
+        if isinstance(task, ClassificationTask):
+            probs = task.probabilities(outputs["logits"]).cpu()[0]  # (K,)
+            classes = task.target.classes_
+            values: dict[str, Any] = {"prediction": classes[int(probs.argmax())]}
+            if proba:
+                values.update({f"proba_{name}": float(probs[i]) for i, name in enumerate(classes)})
+            return values
+        frame = task.to_frame(outputs, proba)
+        return {str(k): _scalar(v[0]) for k, v in frame.to_dict("list").items()}
 
     def _output_columns(self, proba: bool) -> list[str]:
         """The task's prediction columns (learned from a first good row; ``prediction`` before)."""
@@ -70,11 +81,3 @@ class FastPath:
 def _scalar(value: Any) -> Any:
     """A numpy scalar as the plain Python value (JSON-ready); other values as they are."""
     return value.item() if hasattr(value, "item") and getattr(value, "ndim", 1) == 0 else value
-
-
-def remove_checkpoints(folder: Path) -> None:
-    """Delete a finished run's checkpoint files (and ``folder`` when nothing else is left in it)."""
-    for name in CHECKPOINT_FILES:
-        (folder / name).unlink(missing_ok=True)
-    with contextlib.suppress(OSError):  # holds other files, or is already gone
-        folder.rmdir()

@@ -20,11 +20,12 @@ from polyfuse.data.dataset import DataError, encode_rows
 from polyfuse.data.schema import Schema, infer_schema
 from polyfuse.data.tables import iter_table, read_table
 from polyfuse.data.targets import check_target_columns
-from polyfuse.fast_predict import FastPath, remove_checkpoints
+from polyfuse.fast_predict import FastPath
 from polyfuse.model_card import render_model_card
 from polyfuse.tasks import concat_outputs
 from polyfuse.training.pipeline import fit as fit_pipeline
 from polyfuse.training.pipeline import stratified_split
+from polyfuse.training.resume import remove_checkpoints
 
 log = logging.getLogger("polyfuse")
 DataLike = str | Path | pd.DataFrame

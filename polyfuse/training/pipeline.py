@@ -44,7 +44,7 @@ from polyfuse.data.targets import TargetProcessor
 from polyfuse.inference import run_steps
 from polyfuse.tasks import TaskConfig
 from polyfuse.training.frozen_inputs import FrozenInputs, precompute_frozen_inputs
-from polyfuse.training.resume import restore_fitted, save_fitted
+from polyfuse.training.resume import remove_checkpoints, restore_fitted, save_fitted
 from polyfuse.training.sizing import choose_defaults
 from polyfuse.training.trainer import Trainer, TrainState
 
@@ -272,8 +272,13 @@ def fit(
     """The whole pipeline; returns the fitted state with its metrics (what the bundle saves)."""
     started = time.perf_counter()
     prepared = prepare(config, schema, train_table, valid_table, resume)
-    config, defaults = choose_defaults(config, prepared.inputs, prepared.train)
-    built = build(config, schema, prepared)
+    try:
+        config, defaults = choose_defaults(config, prepared.inputs, prepared.train)
+        built = build(config, schema, prepared)
+    except Exception:  # stopped before the first epoch (bad rows): nothing to resume, leave nothing
+        if not resume:
+            remove_checkpoints(Path(config.training.output_dir) / "checkpoints")
+        raise
     trained = train(config, built, prepared, resume, stop_after_epochs)
     state = trained.state
     calibration = calibrate(config, built)
