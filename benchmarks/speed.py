@@ -61,10 +61,10 @@ def _timed(phases: dict[str, float], name: str, fn: Any, *args: Any) -> Any:
 def table_paths(name: str) -> tuple[Path, Path, dict[str, Any]]:
     """Train and test CSVs of the benchmark table and its config sections."""
     if name == "fusion":
-        from polyfuse.bench.synthetic import make_fusion_table
-
         folder = OUT / "fusion"
         if not (folder / "test.csv").is_file():
+            from polyfuse.bench.synthetic import make_fusion_table
+
             make_fusion_table(folder)
         return folder / "train.csv", folder / "test.csv", {"data": {"label": "label"}}
     sys.path.insert(0, str(ROOT))

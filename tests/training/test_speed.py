@@ -139,3 +139,16 @@ def test_training_stops_once_the_score_is_perfect(tmp_path: Path) -> None:
     trainer.state.best_value = 1.0
     assert trainer._converged()
     assert not Trainer(config, tmp_path, lambda _: {}, "mse_error")._converged()
+
+
+def test_small_tables_of_small_images_get_the_small_cnn(tmp_path: Path) -> None:
+    images = _pngs(tmp_path / "img", [24, 24, 24])
+    spec = InputSpec("photo", "image", ["photo"], ImageProcessor().fit(images))
+    config = parse_config({"data": {"label": "label"}})
+    small = Table(pd.DataFrame({"photo": images * 10}), tmp_path, "t")
+    sized, chosen = choose_defaults(config, [spec], small)
+    assert sized.model.encoders["photo"]["widths"] == [16, 32, 64]
+    assert chosen["photo.image_size"].startswith("24") and "30 rows" in chosen["photo.encoder"]
+    large = Table(pd.DataFrame({"photo": images * 700}), tmp_path, "t")
+    sized, chosen = choose_defaults(config, [spec], large)
+    assert "photo" not in sized.model.encoders and "photo.encoder" not in chosen
