@@ -256,6 +256,11 @@ class TrainingConfig(_Strict):
         "auto", description="'auto' = bf16/fp16 autocast on CUDA, fp32 on CPU"
     )
     device: str = Field("auto", description="'auto', 'cpu', 'cuda', 'cuda:1', 'mps'")
+    threads: int | Literal["auto"] = Field(
+        "auto",
+        description="torch CPU threads for training and prediction; 'auto' = torch's current count (cores or"
+        " $OMP_NUM_THREADS), at most the cores divided among compare --jobs workers",
+    )
     num_workers: int | Literal["auto"] = Field(
         "auto", description="data-loading processes when media do not fit the in-memory cache"
     )
@@ -274,9 +279,24 @@ class TrainingConfig(_Strict):
     cache_max_mb: int | None = Field(
         None, ge=1, description="size budget of the embedding cache (oldest shards evicted); none = unbounded"
     )
-    output_dir: str = Field("runs/polyfuse", description="checkpoints, logs and the bundle go here")
+    output_dir: str = Field(
+        "runs/polyfuse",
+        description="checkpoints, logs and the bundle go here (in a YAML config: relative to its folder)",
+    )
+    keep_checkpoints: bool = Field(
+        False,
+        description="keep OUTPUT_DIR/checkpoints after the bundle is saved (an interrupted run always"
+        " keeps them, for --resume)",
+    )
     tensorboard: bool = Field(True, description="write TensorBoard event files")
     progress: bool = Field(True, description="show a progress bar")
+
+    @field_validator("threads")
+    @classmethod
+    def _check_threads(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and value < 1:
+            raise ValueError("threads must be at least 1 (or 'auto')")
+        return value
 
     @field_validator("device")
     @classmethod
@@ -403,7 +423,8 @@ def _read_yaml(path: Path) -> Any:
 
 
 def load_config(path: str | Path) -> Config:
-    """Read and validate a YAML config; relative data paths resolve against the YAML's folder."""
+    """Read and validate a YAML config; relative data paths and ``training.output_dir`` resolve
+    against the YAML's folder (as the data paths always did), not the working directory."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
@@ -415,6 +436,10 @@ def load_config(path: str | Path) -> Config:
         for key in ("train", "valid", "test"):
             if isinstance(data.get(key), str) and not Path(data[key]).is_absolute():
                 data[key] = str((path.parent / data[key]).resolve())
+    training = values.get("training")
+    output_dir = training.get("output_dir") if isinstance(training, dict) else None
+    if isinstance(output_dir, str) and not Path(output_dir).expanduser().is_absolute():
+        training["output_dir"] = str((path.parent / output_dir).resolve())  # type: ignore[index]
     return parse_config(values, str(path))
 
 
