@@ -44,6 +44,8 @@ class MicroBatcher(Generic[Row, Result]):
         max_wait_s: longest wait for more rows once a first request is waiting.
         max_queue: most rows waiting; beyond it :meth:`submit` raises :class:`QueueFullError`.
         on_batch: called with each batch's row count (metrics).
+        join_requests: whether rows of different requests may share a call (off for models whose
+            answer for a row depends on the rows beside it or its position).
     """
 
     def __init__(
@@ -53,8 +55,10 @@ class MicroBatcher(Generic[Row, Result]):
         max_wait_s: float,
         max_queue: int,
         on_batch: Callable[[int], None] | None = None,
+        join_requests: bool = True,
     ) -> None:
         self.predict_batch = predict_batch
+        self.join_requests = join_requests
         self.max_batch = max_batch
         self.max_wait_s = max_wait_s
         self.max_queue = max_queue
@@ -128,7 +132,7 @@ class MicroBatcher(Generic[Row, Result]):
         size = len(batch[0].rows)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.max_wait_s
-        while size < self.max_batch:
+        while self.join_requests and size < self.max_batch:
             item = self._queue.get_nowait() if not self._queue.empty() else None
             if item is None:
                 item = await self._next(deadline - loop.time())

@@ -142,15 +142,37 @@ class PredictionService:
 
     # ---------------------------------------------------------------- lifecycle
     async def start(self) -> None:
-        """Start batching; warm up (when enabled) before reporting ready."""
+        """Start batching; warm up (when enabled) and decide whether requests may share a model
+        call (:meth:`rows_independent`) before reporting ready."""
         await self.batcher.start()
-        if self.settings.warmup:
+        try:
             row = self.prepare(warmup_row(self.columns))
+            other = self.prepare(warmup_row(self.columns, length=1))
+        except RowValueError as error:  # limits tighter than the synthetic rows
+            log.warning("no warm-up: the synthetic row breaks this server's limits (%s)", error)
+            self.batcher.join_requests = bool(self.settings.join_requests)
+            self.ready = True
+            return
+        if self.settings.warmup:
             for _ in range(2):
                 answer = await self.batcher.run_in_thread(lambda: self.predict_batch([row]))
             if answer[0].get("error"):
                 log.warning("the warm-up row failed: %s", answer[0]["error"])
+        join = self.settings.join_requests
+        if join is None:
+            join = await self.batcher.run_in_thread(lambda: self.rows_independent(row, other))
+            log.info("rows of different requests %s share model calls", "may" if join else "never")
+        self.batcher.join_requests = join
         self.ready = True
+
+    def rows_independent(self, row: Prepared, other: Prepared) -> bool:
+        """Whether ``row``'s answer is the same alone and after ``other`` in one call. It is not for
+        tasks that compare rows (retrieval answers with another row of the call) or seed by position
+        (sampling); their requests are then predicted one call each, so answers never depend on
+        what other clients sent at the same time."""
+        alone = self.predict_batch([row])[0]
+        first, second = self.predict_batch([row, other])[0], self.predict_batch([other, row])[1]
+        return _same(alone, first) and _same(alone, second)
 
     async def stop(self) -> None:
         """Stop batching and remove the scratch folder."""
@@ -159,26 +181,39 @@ class PredictionService:
         self._empty_dir.cleanup()
 
 
+def _same(a: Any, b: Any, tolerance: float = 1e-4) -> bool:
+    """Equal answers: floats within ``tolerance`` (a batch of another size may round differently)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k], tolerance) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y, tolerance) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float) and isinstance(b, float):
+        return abs(a - b) <= tolerance
+    return bool(a == b)
+
+
 def warmup_row(columns: list[Column], length: int = 2) -> dict[str, Any]:
     """A synthetic row with every column filled: ``length`` words of text, a ``length / 8`` s tone,
-    a colour gradient PNG (export traces and checks the model on two lengths)."""
+    a colour gradient PNG, a number, a category; rows of two lengths differ in every column but
+    categories (export traces the model on them; the server probes whether answers depend on the
+    rows beside them)."""
     row: dict[str, Any] = {}
     for column in columns:
         if column.kind == "image":
             buffer = io.BytesIO()
             ramp = np.linspace(0, 255, 32, dtype=np.uint8)
-            pixels = np.stack(
-                [np.tile(ramp, (32, 1)), np.tile(ramp[:, None], (1, 32)), np.full((32, 32), 90)], -1
-            )
+            shade = np.full((32, 32), 40 * length % 256)
+            pixels = np.stack([np.tile(ramp, (32, 1)), np.tile(ramp[:, None], (1, 32)), shade], -1)
             Image.fromarray(pixels.astype(np.uint8)).save(buffer, format="PNG")
             row[column.name] = buffer.getvalue()
         elif column.kind == "audio":
             buffer = io.BytesIO()
             t = np.arange(int(16000 * length / 8)) / 16000
-            sf.write(buffer, (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), 16000, format="WAV")
+            tone = 0.2 * np.sin(2 * np.pi * 220 * (1 + length) * t)
+            sf.write(buffer, tone.astype(np.float32), 16000, format="WAV")
             row[column.name] = buffer.getvalue()
         elif column.kind == "numeric":
-            row[column.name] = 0.5
+            row[column.name] = 0.5 * length
         elif column.kind == "categorical":
             row[column.name] = column.choices[0] if column.choices else None
         else:

@@ -30,6 +30,9 @@ class ServeSettings(BaseModel):
     api_key: str | None = Field(None, description="key /predict, /metadata and /metrics require")
     cors_origins: tuple[str, ...] = Field((), description="origins allowed by CORS (none: CORS off)")
     warmup: bool = Field(True, description="predict a synthetic row before /ready answers 200")
+    join_requests: bool | None = Field(
+        None, description="let requests share model calls (None: when a probe shows rows are independent)"
+    )
     torch_threads: int | None = Field(None, ge=1, description="torch intra-op threads (default: torch's)")
     bundle_dir: Path | None = Field(None, description="the bundle folder (its README.md is the model card)")
 

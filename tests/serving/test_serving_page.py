@@ -47,6 +47,8 @@ def browser() -> Iterator[Any]:
         "--disable-dev-shm-usage",
         "--window-size=1200,900",
         "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+        "--use-fake-device-for-media-stream",  # a synthetic microphone (a beep), allowed without asking
+        "--use-fake-ui-for-media-stream",
     ):
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
@@ -159,3 +161,36 @@ def test_docs_render_offline_with_the_bundles_fields(browser: Any, live: LiveSer
     assert "Row" in models.text and "PredictRequest" in models.text
     _screenshot(browser, tmp_path, "docs.png")
     assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
+
+
+def test_recording_from_the_microphone_is_predicted(browser: Any, live: LiveServer, tmp_path: Path) -> None:
+    wait = WebDriverWait(browser, 30)
+    browser.get(live.url + "/")
+    wait.until(expected_conditions.element_to_be_clickable((By.ID, "submit")))
+    record = browser.find_element(By.CSS_SELECTOR, '.field[data-column="sound"] button')
+    record.click()
+    wait.until(lambda _: record.text == "Stop")
+    browser.execute_script("return new Promise((resolve) => setTimeout(resolve, 600))")
+    record.click()
+    preview = browser.find_element(By.CSS_SELECTOR, '.field[data-column="sound"] audio')
+    wait.until(lambda _: record.text == "Record" and preview.is_displayed())
+    browser.find_element(By.ID, "submit").click()
+    shown = wait.until(expected_conditions.visibility_of_element_located((By.ID, "prediction")))
+    assert shown.text in {"alpha", "beta", "gamma"}  # the recorded WAV was read and predicted
+    assert browser.find_elements(By.CSS_SELECTOR, "#result .error") == []
+
+
+def test_page_asks_for_the_api_key(browser: Any, loaded: Predictor, tmp_path: Path) -> None:
+    wait = WebDriverWait(browser, 30)
+    with LiveServer(create_app(loaded, ServeSettings(api_key="s3cret", warmup=False))) as server:
+        browser.get(server.url + "/")
+        key_box = wait.until(expected_conditions.visibility_of_element_located((By.ID, "api-key")))
+        assert browser.find_elements(By.CSS_SELECTOR, ".field[data-column]") == []
+        key_box.send_keys("s3cret")
+        browser.find_element(By.ID, "submit").click()  # loads the form with the key
+        wait.until(lambda _: len(browser.find_elements(By.CSS_SELECTOR, ".field[data-column]")) == 5)
+        browser.find_element(By.CSS_SELECTOR, '.field[data-column="description"] textarea').send_keys("calm")
+        browser.find_element(By.ID, "submit").click()
+        shown = wait.until(expected_conditions.visibility_of_element_located((By.ID, "prediction")))
+        assert shown.text in {"alpha", "beta", "gamma"}
+        _screenshot(browser, tmp_path, "page-key.png")
