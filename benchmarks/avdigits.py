@@ -167,7 +167,9 @@ def single_run(folder: Path, setup: str, seed: int, epochs: int, threads: int = 
 
     torch.set_num_threads(threads)
     started = time.perf_counter()
-    predictor = Predictor(config=config(folder, setup, seed, epochs)).fit()
+    values = config(folder, setup, seed, epochs)
+    values["training"]["threads"] = threads  # training.threads: auto would set the machine's cores
+    predictor = Predictor(config=values).fit()
     seconds = time.perf_counter() - started
     test = predictor.fitted.metrics["test"]
     return {

@@ -67,6 +67,7 @@ def render_model_card(fitted: Fitted) -> str:
         f"- time: {training.get('seconds')} s on {training.get('device')}",
         f"- seed {cfg.training.seed}, batch size {cfg.training.batch_size}, lr {cfg.training.lr}",
         *_calibration_line(metrics.get("calibration")),
+        *[f"- chosen from the data: {k} = {v}" for k, v in (training.get("defaults") or {}).items()],
         "",
         "## Scores",
         "",

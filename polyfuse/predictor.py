@@ -10,7 +10,9 @@ import numpy as np
 import pandas as pd
 import torch
 
+from polyfuse import _prefetch as prefetch
 from polyfuse import inference
+from polyfuse._threads import apply_threads
 from polyfuse.bundle import Fitted, load_bundle, save_bundle
 from polyfuse.config.schema import Config, TrainingConfig, parse_config
 from polyfuse.data.checks import check_prediction_columns, check_split_sizes
@@ -18,10 +20,12 @@ from polyfuse.data.dataset import DataError, encode_rows
 from polyfuse.data.schema import Schema, infer_schema
 from polyfuse.data.tables import iter_table, read_table
 from polyfuse.data.targets import check_target_columns
+from polyfuse.fast_predict import FastPath
 from polyfuse.model_card import render_model_card
 from polyfuse.tasks import concat_outputs
 from polyfuse.training.pipeline import fit as fit_pipeline
 from polyfuse.training.pipeline import stratified_split
+from polyfuse.training.resume import remove_checkpoints
 
 log = logging.getLogger("polyfuse")
 DataLike = str | Path | pd.DataFrame
@@ -85,6 +89,8 @@ class Predictor:
         train.update(training)
         self.config = parse_config({"data": data, "model": model, "training": train})
         self.fitted_: Fitted | None = None
+        self._fast: FastPath | None = None
+        self._checkpoints: Path | None = None  # this run's checkpoints, removed once its bundle is saved
 
     # ------------------------------------------------------------------ training
     def fit(
@@ -107,6 +113,8 @@ class Predictor:
         if train_src is None:
             raise ValueError("no training data: pass it to fit() or set data.train")
         valid_src = valid if valid is not None else cfg.data.valid
+        apply_threads(cfg.training.threads)
+        prefetch.start()  # torch._dynamo and torchmetrics load while the data is read
         torch.manual_seed(cfg.training.seed)
         table = read_table(train_src, base_dir)
         schema = infer_schema(
@@ -133,6 +141,8 @@ class Predictor:
             smallest_label=_rarest(table.frame, schema),
         )
         self.fitted_ = fit_pipeline(cfg, schema, train_table, valid_table, resume, stop_after_epochs)
+        self._fast = None
+        self._checkpoints = Path(cfg.training.output_dir) / "checkpoints"
         if cfg.data.test:
             self.fitted_.metrics["test"] = self.evaluate(cfg.data.test)
         return self
@@ -176,11 +186,25 @@ class Predictor:
         """
         fitted = self.fitted
         size = self.config.inference.batch_size
+        apply_threads(self.config.training.threads)
         for number, table in enumerate(iter_table(data, chunk_rows, base_dir)):
             if number == 0:  # a missing or misspelt input column would mask that input in every row
                 check_prediction_columns(list(table.frame.columns), fitted.input_columns, table.source)
             encoded = encode_rows(table, fitted.inputs, progress=progress, desc="reading")
             yield inference.prediction_frame(fitted, encoded, size, proba, progress)
+
+    def predict_one(self, row: dict[str, Any], proba: bool = False) -> dict[str, Any]:
+        """One row (a dict of column -> value) -> a dict of :meth:`predict`'s columns for it.
+
+        The fast path for one request at a time: no DataFrame is built, the schema is checked once
+        (the first call), and a value that cannot be read gives ``{"error": message}`` with the
+        prediction columns left ``None``, as in :meth:`predict`. Media paths resolve against the
+        working directory. The ``row`` key is 0.
+        """
+        if self._fast is None:
+            self._fast = FastPath(self.fitted)
+            apply_threads(self.config.training.threads)
+        return self._fast.predict_one(row, proba)
 
     def predict_proba(
         self, data: DataLike, chunk_rows: int = 4096, base_dir: str | Path | None = None
@@ -197,6 +221,7 @@ class Predictor:
     ) -> dict[str, Any]:
         """Task metrics on a labelled table, streamed; bad rows are counted, not fatal."""
         fitted = self.fitted
+        apply_threads(self.config.training.threads)
         steps, errors, total, source = [], [], 0, str(data)
         for number, table in enumerate(iter_table(data, chunk_rows, base_dir)):
             source = table.source
@@ -253,8 +278,14 @@ class Predictor:
 
     # ------------------------------------------------------------------ persistence
     def save(self, directory: str | Path) -> Path:
-        """Write the bundle (see :mod:`polyfuse.bundle`)."""
-        return save_bundle(self.fitted, directory, render_model_card(self.fitted))
+        """Write the bundle (see :mod:`polyfuse.bundle`); then, unless ``training.keep_checkpoints``,
+        remove the checkpoints of the run this predictor trained (an interrupted run keeps them for
+        ``--resume``)."""
+        path = save_bundle(self.fitted, directory, render_model_card(self.fitted))
+        if self._checkpoints is not None and not self.config.training.keep_checkpoints:
+            remove_checkpoints(self._checkpoints)
+            self._checkpoints = None
+        return path
 
     @classmethod
     def load(cls, directory: str | Path, key: str | Path | None = None) -> Predictor:

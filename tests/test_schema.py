@@ -28,7 +28,7 @@ def _sentences(n: int = N, seed: int = 0) -> list[str]:
         ([b"\x89PNG..." + bytes([i]) for i in range(N)], "image", "raw bytes"),
         (list(np.linspace(0.5, 9.5, N)), "numeric", "numeric values, 40 distinct"),
         ([i % 4 for i in range(N)], "categorical", "integers with only 4 distinct values"),
-        (list(range(N)), "numeric", "numeric values, 40 distinct"),
+        ([i // 2 * 3 for i in range(N)], "numeric", "numeric values, 20 distinct"),
         ([True, False] * (N // 2), "categorical", "boolean dtype"),
         (_sentences(), "text", "free text"),
         (
@@ -225,3 +225,14 @@ def test_tabular_is_a_reserved_name_for_media_columns() -> None:
     frame = _frame().rename(columns={"review": TABULAR})
     with pytest.raises(ValueError, match="reserved"):
         infer_schema(frame, "label")
+
+
+def test_integer_id_column_is_ignored_loudly() -> None:
+    ids = pd.Series([1000 + 7 * i for i in range(N)])
+    info = infer_column("customer_id", ids)
+    assert info.modality == "ignore" and "named like an id" in info.reason
+    assert any("identifier" in w and "data.columns.customer_id: numeric" in w for w in info.warnings)
+    counted = infer_column("n", pd.Series(range(5, 5 + N)))
+    assert counted.modality == "ignore" and "consecutive" in counted.reason
+    quantity = infer_column("price_cents", pd.Series([i * i + 3 for i in range(N)]))
+    assert quantity.modality == "numeric" and any("if this is an id" in w for w in quantity.warnings)

@@ -72,3 +72,24 @@ def format_metrics(metrics: dict[str, Any]) -> str:
         rows = [[f"true {n}", *row] for n, row in zip(names, matrix, strict=True)]
         parts.append(format_table(rows, ["confusion", *[f"pred {n}" for n in names]]))
     return "\n\n".join(parts)
+
+
+def add_threads_argument(parser: Any) -> None:
+    """``--threads N|auto``: torch's CPU threads (``training.threads``)."""
+    parser.add_argument(
+        "--threads",
+        type=parse_threads,
+        help="torch CPU threads (overrides training.threads; 'auto' = torch's default, the cores or"
+        " $OMP_NUM_THREADS, shared among compare --jobs)",
+    )
+
+
+def parse_threads(text: str) -> int | str:
+    """``"auto"`` or a positive int."""
+    if text.strip() == "auto":
+        return "auto"
+    if not text.strip().isdigit() or int(text) < 1:
+        import argparse
+
+        raise argparse.ArgumentTypeError(f"must be a positive number or 'auto', got {text!r}")
+    return int(text)

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from polyfuse.cli._common import CliError, format_table, user_errors
+from polyfuse.cli._common import CliError, add_threads_argument, format_table, user_errors
 from polyfuse.cli.evaluate import parse_levels
 
 
@@ -41,6 +41,7 @@ def add_parser(sub: Any) -> None:
         action="store_true",
         help="score runs already trained in --out from the same config instead of training them again",
     )
+    add_threads_argument(p)
     p.set_defaults(run=run)
 
 
@@ -84,6 +85,8 @@ def run(args: argparse.Namespace) -> int:
         values = config.model_dump()
         if args.epochs:
             values["training"]["epochs"] = args.epochs
+        if args.threads:  # per run (per worker with --jobs)
+            values["training"]["threads"] = args.threads
         values["training"]["progress"] = False
         seeds = parse_seeds(args.seeds, config.training.seed)
         out = Path(args.out or Path(config.training.output_dir) / "compare")

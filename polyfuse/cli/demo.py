@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     print(f"generating the demo table in {out}/ (text, image, audio, numbers, categories)")
     make_demo_split(out, n_train=args.rows, n_test=max(300, args.rows // 5))
-    config = {**DEMO_CONFIG, "training": {**DEMO_CONFIG["training"], "output_dir": str(out / "run")}}
+    config = {**DEMO_CONFIG, "training": {**DEMO_CONFIG["training"], "output_dir": "run"}}  # beside the YAML
     if args.epochs:
         config["training"]["epochs"] = args.epochs
     import yaml

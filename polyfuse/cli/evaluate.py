@@ -7,7 +7,14 @@ import argparse
 import json
 from typing import Any
 
-from polyfuse.cli._common import CliError, format_metrics, format_table, load_predictor, user_errors
+from polyfuse.cli._common import (
+    CliError,
+    add_threads_argument,
+    format_metrics,
+    format_table,
+    load_predictor,
+    user_errors,
+)
 
 
 def parse_levels(text: str) -> list[float]:
@@ -62,6 +69,7 @@ def add_parser(sub: Any) -> None:
         "--zero-shot-labels", metavar="COL", help="retrieval bundles: classify by COL's class names"
     )
     p.add_argument("--zero-shot-template", default="{}", help="class-name sentence, e.g. 'a photo of a {}'")
+    add_threads_argument(p)
     p.set_defaults(run=run)
 
 
@@ -73,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
     """Print the metrics (and analyses); optionally write JSON and the HTML report."""
     from polyfuse._io import atomic_write_text, preflight_output
     from polyfuse._progress import progress_enabled
+    from polyfuse._threads import apply_threads
     from polyfuse.data.checks import check_prediction_columns
     from polyfuse.data.tables import read_columns
 
@@ -81,6 +90,9 @@ def run(args: argparse.Namespace) -> int:
             if path:
                 preflight_output(path, kind="file")  # before the work, not after it
         predictor = load_predictor(args.bundle)
+        if args.threads:
+            predictor.config.training.threads = args.threads
+            apply_threads(args.threads)
         if not args.zero_shot_labels:  # zero-shot reads the candidate side only
             check_prediction_columns(read_columns(args.data), predictor.fitted.input_columns, str(args.data))
         progress = progress_enabled(not args.no_progress)

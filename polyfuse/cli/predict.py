@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from polyfuse.cli._common import CliError, load_predictor, user_errors
+from polyfuse.cli._common import CliError, add_threads_argument, load_predictor, user_errors
 
 
 def add_parser(sub: Any) -> None:
@@ -30,6 +30,7 @@ def add_parser(sub: Any) -> None:
         help="text generation: override a decoding option (strategy=beam, beam_size=5, top_p=0.9, ...)",
     )
     p.add_argument("--num-return", type=int, help="text generation: the N best texts with their scores")
+    add_threads_argument(p)
     p.set_defaults(run=run)
 
 
@@ -44,6 +45,8 @@ def run(args: argparse.Namespace) -> int:
     with user_errors():
         output = preflight_output(args.output, kind="file")
         predictor = load_predictor(args.bundle)
+        if args.threads:
+            predictor.config.training.threads = args.threads
         _set_decoding(predictor, args.decoding, args.num_return)
         check_prediction_columns(read_columns(args.data), predictor.fitted.input_columns, str(args.data))
         progress = progress_enabled(not args.no_progress)

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from polyfuse.cli._common import format_metrics, user_errors
+from polyfuse.cli._common import add_threads_argument, format_metrics, user_errors
 
 
 def add_parser(sub: Any) -> None:
@@ -20,6 +20,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--epochs", type=int, help="override training.epochs")
     p.add_argument("--bundle", help="where to write the bundle (default OUTPUT_DIR/model)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (off anyway without a TTY)")
+    add_threads_argument(p)
     p.set_defaults(run=run)
 
 
@@ -43,6 +44,8 @@ def run(args: argparse.Namespace) -> int:
             values["training"]["output_dir"] = args.output_dir
         if args.epochs:
             values["training"]["epochs"] = args.epochs
+        if args.threads:
+            values["training"]["threads"] = args.threads
         values["training"]["progress"] = progress_enabled(
             values["training"]["progress"] and not args.no_progress
         )

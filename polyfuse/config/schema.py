@@ -7,55 +7,38 @@ so an unknown key or a wrong type is reported with its full path before anything
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     SerializeAsAny,
     ValidationError,
     field_validator,
     model_validator,
 )
-from pydantic_core import InitErrorDetails, PydanticCustomError
+from pydantic_core import InitErrorDetails
 
-from polyfuse._registry import ComponentConfig, UnknownComponentError
+from polyfuse._registry import ComponentConfig
+from polyfuse.config._sections import (
+    SHAPE_FUSIONS,
+    HeadConfig,
+    _auto_task,
+    _component,
+    _legacy_shapes,
+    _processor_options,
+    _Strict,
+    _typed,
+    fusion_choices,
+)
+
+__all__ = ["SHAPE_FUSIONS", "HeadConfig", "fusion_choices"]
 
 Modality = Literal["text", "image", "audio", "numeric", "categorical", "ignore"]
 TaskType = str
 """A registered task name (``polyfuse list tasks``), or ``auto`` (inferred from the label column)."""
-
-
-def _component(loc: tuple[str, ...], parse: Callable[..., BaseModel], *args: Any) -> dict[str, Any]:
-    """``parse(*args)`` validates a component section, as a plain dict (see :func:`_typed`)."""
-    return _typed(loc, parse, *args).model_dump()
-
-
-def _typed(loc: tuple[str, ...], parse: Callable[..., BaseModel], *args: Any) -> Any:
-    """``parse(*args)`` validates a component section into its typed config; its errors get ``loc``
-    prepended (``model.encoders.<key>.*``) and an unknown ``type`` becomes an error at ``<loc>.type``."""
-    try:
-        return parse(*args)
-    except ValidationError as error:
-        details = [
-            InitErrorDetails(type=e["type"], loc=(*loc, *e["loc"]), input=e["input"], ctx=e.get("ctx", {}))
-            for e in error.errors()
-        ]
-        raise ValidationError.from_exception_data(error.title, details) from None
-    except UnknownComponentError as error:
-        unknown = PydanticCustomError("unknown_component", "{message}", {"message": str(error)})
-        raise ValidationError.from_exception_data(
-            "Config", [InitErrorDetails(type=unknown, loc=(*loc, "type"), input=None)]
-        ) from None
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class DataConfig(_Strict):
@@ -98,59 +81,6 @@ class DataConfig(_Strict):
         description="empty cells: 'mask' the modality (numbers imputed, unknown category bucket)"
         " or treat them as bad rows",
     )
-
-
-class HeadConfig(_Strict):
-    """Legacy spelling of ``model.task.head: {type: mlp, ...}`` (kept so older configs load)."""
-
-    hidden_dim: int = Field(128, ge=0, description="hidden width of the head MLP; 0 = linear head")
-    dropout: float = Field(0.1, ge=0.0, lt=1.0, description="dropout inside the head")
-
-
-SHAPE_FUSIONS = ("hybrid", "late")
-"""Names accepted in ``model.fusion.type`` that stand for model shapes (task heads), not fusions."""
-
-
-def fusion_choices() -> list[str]:
-    """Every name ``model.fusion.type`` accepts: the registered fusions and the model shapes."""
-    from polyfuse.fusion import list_fusions
-
-    return sorted([*list_fusions(), *SHAPE_FUSIONS])
-
-
-def _legacy_shapes(model: dict[str, Any]) -> dict[str, Any]:
-    """Rewrite the older spellings of model shapes into ``model.task.head``.
-
-    ``fusion: {type: late, ...}`` becomes ``task.head: {type: late, ...}`` (no fusion is built);
-    ``fusion: {type: hybrid, combine, head_hidden_dim, ...}`` becomes ``fusion: {type: early, ...}``
-    plus ``task.head: {type: hybrid, ...}``; ``head: {hidden_dim, dropout}`` becomes
-    ``task.head: {type: mlp, ...}``.
-    """
-    model = dict(model)
-    task = dict(model.get("task") or {"type": "auto"}) if isinstance(model.get("task") or {}, dict) else None
-    if task is None:
-        return model
-    fusion = model.get("fusion")
-    head: dict[str, Any] | None = None
-    if isinstance(fusion, dict) and fusion.get("type") == "late":
-        head = {"type": "late", **{k: v for k, v in fusion.items() if k not in ("type", "num_outputs")}}
-        model["fusion"] = {"type": "concat"}
-    elif isinstance(fusion, dict) and fusion.get("type") == "hybrid":
-        keys = ("combine", "head_hidden_dim")
-        head = {"type": "hybrid", "dropout": fusion.get("dropout", 0.1)}
-        head.update({("hidden_dim" if k == "head_hidden_dim" else k): fusion[k] for k in keys if k in fusion})
-        model["fusion"] = {
-            "type": "early",
-            **{k: v for k, v in fusion.items() if k not in (*keys, "type", "num_outputs")},
-        }
-    legacy = model.pop("head", None)
-    if isinstance(legacy, dict) and head is None:
-        HeadConfig.model_validate(legacy)  # errors at model.head.*
-        head = {"type": "mlp", **legacy}
-    if head is not None:
-        task.setdefault("head", head)
-        model["task"] = task
-    return model
 
 
 class ModelConfig(_Strict):
@@ -256,6 +186,11 @@ class TrainingConfig(_Strict):
         "auto", description="'auto' = bf16/fp16 autocast on CUDA, fp32 on CPU"
     )
     device: str = Field("auto", description="'auto', 'cpu', 'cuda', 'cuda:1', 'mps'")
+    threads: int | Literal["auto"] = Field(
+        "auto",
+        description="torch CPU threads for training and prediction; 'auto' = torch's current count (cores or"
+        " $OMP_NUM_THREADS), at most the cores divided among compare --jobs workers",
+    )
     num_workers: int | Literal["auto"] = Field(
         "auto", description="data-loading processes when media do not fit the in-memory cache"
     )
@@ -274,9 +209,24 @@ class TrainingConfig(_Strict):
     cache_max_mb: int | None = Field(
         None, ge=1, description="size budget of the embedding cache (oldest shards evicted); none = unbounded"
     )
-    output_dir: str = Field("runs/polyfuse", description="checkpoints, logs and the bundle go here")
+    output_dir: str = Field(
+        "runs/polyfuse",
+        description="checkpoints, logs and the bundle go here (in a YAML config: relative to its folder)",
+    )
+    keep_checkpoints: bool = Field(
+        False,
+        description="keep OUTPUT_DIR/checkpoints after the bundle is saved (an interrupted run always"
+        " keeps them, for --resume)",
+    )
     tensorboard: bool = Field(True, description="write TensorBoard event files")
     progress: bool = Field(True, description="show a progress bar")
+
+    @field_validator("threads")
+    @classmethod
+    def _check_threads(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and value < 1:
+            raise ValueError("threads must be at least 1 (or 'auto')")
+        return value
 
     @field_validator("device")
     @classmethod
@@ -331,33 +281,6 @@ class Config(_Strict):
         return self
 
 
-def _processor_options(modality: str, options: dict[str, Any]) -> BaseModel:
-    """Validate a modality's processor options against that modality's processors (the default one,
-    or a pretrained encoder's, which accepts a subset); the default processor's errors are raised.
-
-    Column-keyed sections are checked once the schema says which modality each column is."""
-    from polyfuse.data.processors import PROCESSORS
-
-    default = PROCESSORS.get(modality).config_cls
-    try:
-        return default.model_validate({**options, "type": modality})
-    except ValidationError:
-        for entry in PROCESSORS.entries():
-            if entry.name.startswith("pretrained/") and getattr(entry.cls, "modality", None) == modality:
-                try:
-                    return entry.config_cls.model_validate({**options, "type": entry.name}, strict=False)
-                except ValidationError:
-                    continue
-        raise
-
-
-def _auto_task(values: dict[str, Any]) -> ComponentConfig:
-    """``model.task: {type: auto, head: ...}``: a head task whose type the label column decides."""
-    from polyfuse.tasks._head_task import HeadTaskConfig
-
-    return HeadTaskConfig.model_validate({**values, "type": "auto"})
-
-
 class ConfigError(ValueError):
     """A config that does not validate; the message lists every problem with its path."""
 
@@ -403,7 +326,8 @@ def _read_yaml(path: Path) -> Any:
 
 
 def load_config(path: str | Path) -> Config:
-    """Read and validate a YAML config; relative data paths resolve against the YAML's folder."""
+    """Read and validate a YAML config; relative data paths and ``training.output_dir`` resolve
+    against the YAML's folder (as the data paths always did), not the working directory."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
@@ -415,6 +339,10 @@ def load_config(path: str | Path) -> Config:
         for key in ("train", "valid", "test"):
             if isinstance(data.get(key), str) and not Path(data[key]).is_absolute():
                 data[key] = str((path.parent / data[key]).resolve())
+    training = values.get("training")
+    output_dir = training.get("output_dir") if isinstance(training, dict) else None
+    if isinstance(output_dir, str) and not Path(output_dir).expanduser().is_absolute():
+        training["output_dir"] = str((path.parent / output_dir).resolve())  # type: ignore[index]
     return parse_config(values, str(path))
 
 

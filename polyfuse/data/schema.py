@@ -142,6 +142,8 @@ def infer_column(name: str, series: pd.Series) -> ColumnInfo:
         integral = bool(np.all(np.mod(numeric.to_numpy(dtype=float), 1) == 0))
         if integral and n_unique <= few and n_present >= 20:
             return ColumnInfo(name, "categorical", f"integers with only {n_unique} distinct values", warnings)
+        if integral and n_unique == n_present and n_present >= 20:
+            return _integer_id(name, numeric, warnings)
         return ColumnInfo(name, "numeric", f"numeric values, {n_unique} distinct", warnings)
     mostly = _mostly_numbers(name, values, numeric, few)
     if mostly is not None:
@@ -160,6 +162,28 @@ def infer_column(name: str, series: pd.Series) -> ColumnInfo:
     return ColumnInfo(
         name, "text", f"free text, {mean_words:.1f} words on average, {n_unique} distinct", warnings
     )
+
+
+_ID_NAME = re.compile(r"(^|_)(id|idx|index|key|row|uid|uuid)$|[a-z]Id$|ID$", re.IGNORECASE)
+
+
+def _integer_id(name: str, numeric: pd.Series, warnings: list[str]) -> ColumnInfo:
+    """A column of distinct integers: an id when named like one or counting up by one (ignored,
+    loudly), else a number with a warning that it may be an id."""
+    steps = np.diff(np.sort(numeric.to_numpy(dtype=float)))
+    counter = bool(len(steps)) and bool(np.all(steps == 1))
+    if _ID_NAME.search(name) or counter:
+        why = "named like an id" if _ID_NAME.search(name) else "consecutive integers"
+        warnings.append(
+            f"looks like an identifier (every value a distinct integer, {why}): ignored, not used as"
+            f" a number; set data.columns.{name}: numeric if it is a real quantity"
+        )
+        return ColumnInfo(name, "ignore", f"distinct integers, {why} (an id)", warnings)
+    warnings.append(
+        f"every value is a distinct integer: if this is an id, set data.columns.{name}: ignore"
+        " (it is read as a number)"
+    )
+    return ColumnInfo(name, "numeric", f"numeric values, {len(numeric)} distinct integers", warnings)
 
 
 def _mostly_numbers(name: str, values: pd.Series, numeric: pd.Series, few: int) -> tuple[str, str] | None:

@@ -1,17 +1,6 @@
 """Calibration reports: ECE, NLL and reliability diagrams of a bundle on a table (the measures and
 the temperature fit live in :mod:`polyfuse.tasks._calibration`).
 
-- **ECE** (Naeini et al. 2015; Guo et al. 2017, "On Calibration of Modern Neural Networks",
-  https://arxiv.org/abs/1706.04599): rows are put in 15 equal-width bins of confidence (the top
-  class probability, bin ``b`` holding ``((b-1)/15, b/15]``);
-  ``ECE = sum_b n_b / N * |accuracy_b - confidence_b|``.
-- **Temperature scaling** (Guo et al. 2017): one scalar ``T > 0`` divides the logits,
-  ``softmax(z / T)``; it is fitted on validation logits by minimising the negative log-likelihood
-  with L-BFGS over ``log T`` (so T stays positive). It leaves the predicted class unchanged. The
-  fitted T is the ``temperature`` buffer of the classification task, so it is saved in
-  ``model.safetensors`` and every probability the bundle gives (``predict_proba``, ``evaluate``)
-  uses it.
-
 Legend: N rows, K classes.
 """
 

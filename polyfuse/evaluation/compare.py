@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
-import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from polyfuse._threads import resolve_threads
 from polyfuse.bundle import BundleError
 from polyfuse.config.schema import Config, parse_config
 from polyfuse.evaluation._data import load_eval_data
@@ -97,7 +97,7 @@ def _run(
     }
 
 
-RUN_ONLY = ("output_dir", "progress", "tensorboard", "num_workers")
+RUN_ONLY = ("output_dir", "progress", "tensorboard", "num_workers", "threads", "keep_checkpoints")
 """Training options that do not change what a run learns (ignored when matching a saved run)."""
 
 
@@ -190,7 +190,8 @@ def compare_fusions(
     if jobs <= 1:
         runs = [_guarded(*a) for a in jobs_args]
     else:
-        threads = max(1, (os.cpu_count() or 1) // jobs)
+        threads = resolve_threads(values["training"].get("threads"), jobs)
+        values["training"] = {**values["training"], "threads": threads}
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(jobs, context, initializer=_worker_init, initargs=(threads,)) as pool:
             runs = list(pool.map(_guarded, *zip(*jobs_args, strict=True)))

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from polyfuse import _prefetch as prefetch
 from polyfuse._io import folder_lock, preflight_output
 from polyfuse.builder import build_inputs, build_model, build_target, encoder_config, resolve_task
 from polyfuse.bundle import Fitted
@@ -44,7 +45,8 @@ from polyfuse.data.targets import TargetProcessor
 from polyfuse.inference import run_steps
 from polyfuse.tasks import Task, TaskConfig, task_class
 from polyfuse.training.frozen_inputs import FrozenInputs, precompute_frozen_inputs
-from polyfuse.training.resume import restore_fitted, save_fitted
+from polyfuse.training.resume import remove_checkpoints, restore_fitted, save_fitted
+from polyfuse.training.sizing import choose_defaults
 from polyfuse.training.trainer import Trainer, TrainState
 
 log = logging.getLogger("polyfuse")
@@ -230,6 +232,7 @@ def train(
 ) -> Trained:
     """Run the trainer; the model ends with its best epoch's weights."""
     tc = config.training
+    prefetch.wait()  # the background imports of Predictor.fit end before the main thread needs them
     task = built.fitted.model.task
     monitor = task.primary_metric if tc.monitor == "auto" else tc.monitor
     batch_size = config.inference.batch_size
@@ -297,7 +300,13 @@ def _fit(
 ) -> Fitted:
     started = time.perf_counter()
     prepared = prepare(config, schema, train_table, valid_table, resume)
-    built = build(config, schema, prepared)
+    try:
+        config, defaults = choose_defaults(config, prepared.inputs, prepared.train)
+        built = build(config, schema, prepared)
+    except Exception:  # stopped before the first epoch (bad rows): nothing to resume, leave nothing
+        if not resume:
+            remove_checkpoints(Path(config.training.output_dir) / "checkpoints")
+        raise
     trained = train(config, built, prepared, resume, stop_after_epochs)
     state = trained.state
     calibration = calibrate(config, built)
@@ -316,6 +325,8 @@ def _fit(
             "in_memory_cache": built.in_memory,
             "embedding_cache": built.frozen.report,
             "device": trained.device,
+            "threads": torch.get_num_threads(),
+            "defaults": defaults,
         },
         "history": state.history,
     }

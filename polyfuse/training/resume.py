@@ -12,6 +12,7 @@ width would silently give a model no single config describes.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,10 @@ from polyfuse.data.targets import TargetProcessor
 
 STATE_JSON = "fitted.json"
 STATE_TENSORS = "fitted.safetensors"
-RUN_ONLY = ("output_dir", "progress", "tensorboard", "num_workers")
+CHECKPOINT_FILES = ("last.pt", "best.safetensors", STATE_JSON, STATE_TENSORS)
+"""What a run writes under ``OUTPUT_DIR/checkpoints`` (the trainer's weights and the fitted state)."""
+
+RUN_ONLY = ("output_dir", "progress", "tensorboard", "num_workers", "threads", "keep_checkpoints")
 """Training options that change how a run is shown or where it writes, not what it learns."""
 
 
@@ -33,6 +37,15 @@ def _comparable(config: Config) -> dict[str, Any]:
     values = config.model_dump(mode="json")
     values["training"] = {k: v for k, v in values["training"].items() if k not in RUN_ONLY}
     return values
+
+
+def remove_checkpoints(folder: Path) -> None:
+    """Delete a run's checkpoint files (and ``folder`` when nothing else is left in it): after its
+    bundle is saved, or when it stopped before its first epoch (nothing to resume)."""
+    for name in CHECKPOINT_FILES:
+        (folder / name).unlink(missing_ok=True)
+    with contextlib.suppress(OSError):  # holds other files, or is already gone
+        folder.rmdir()
 
 
 def config_changes(old: dict[str, Any], new: dict[str, Any], path: str = "") -> list[str]:

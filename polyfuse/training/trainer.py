@@ -104,6 +104,10 @@ def param_groups(model: nn.Module, config: TrainingConfig) -> list[dict[str, Any
     ]
 
 
+BOUNDED_SCORES = ("accuracy", "f1", "auc", "precision", "recall")
+"""Parts of metric names whose values lie in [0, 1] (a best value of 1 ends training early)."""
+
+
 class Trainer:
     """Runs supervised training with early stopping, checkpoints and resume.
 
@@ -140,6 +144,14 @@ class Trainer:
             return False
         best = self.state.best_value
         return best is None or (value > best if self.maximize else value < best)
+
+    def _converged(self) -> bool:
+        """Whether the best validation value is the metric's ceiling (an accuracy, F1 or AUC of 1):
+        no later epoch can beat it (selection needs a strict improvement), so training more only
+        costs time."""
+        best = self.state.best_value
+        bounded = any(part in self.monitor for part in BOUNDED_SCORES) and self.maximize
+        return bounded and best is not None and best >= 1.0
 
     def _save_last(self, model: nn.Module, optimizer: Any, scheduler: Any, scaler: Any) -> None:
         payload = {
@@ -209,6 +221,9 @@ class Trainer:
             if stop_after_epochs is not None and epoch - start >= stop_after_epochs:
                 break
             if cfg.patience is not None and self.state.stale_epochs >= cfg.patience:
+                break
+            if cfg.patience is not None and self._converged():
+                log.info("stopping: validation %s reached its best possible value", self.monitor)
                 break
             record = self._train_epoch(
                 model, train_loader(epoch), steps_per_epoch, epoch, optimizer, scheduler, scaler

@@ -10,7 +10,16 @@ import numpy as np
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
-from serving_helpers import CLASSES, b64, json_row, make_client, png_bytes, wav_bytes
+from serving_helpers import (
+    CLASSES,
+    b64,
+    json_row,
+    make_client,
+    png_bytes,
+    png_claiming,
+    wav_bytes,
+    wav_claiming,
+)
 
 from polyfuse import Predictor
 
@@ -100,8 +109,6 @@ def test_content_type_and_size_limits(loaded: Predictor) -> None:
 
 
 def test_media_limits_refuse_bombs_and_long_audio(loaded: Predictor) -> None:
-    from serving_helpers import png_claiming, wav_claiming
-
     with make_client(
         loaded, max_pixels=64 * 64, max_audio_seconds=2.0, max_media_bytes=2000, warmup=False
     ) as c:

@@ -22,7 +22,7 @@ import logging
 import os
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -54,6 +54,12 @@ _ORIENTATION = {
 }
 """EXIF orientation -> the transpose that makes the image upright (as ``ImageOps.exif_transpose``)."""
 
+AUTO_SIZE_MAX = 64
+"""Largest side ``size: auto`` picks: larger images are shrunk to it (a small CNN gains little more)."""
+
+AUTO_SIZE_MIN = 8
+"""Smallest side ``size: auto`` picks."""
+
 _HIGH_DEPTH_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
 _MODES = ("auto", "RGB", "L")
 _RESIZES = ("squash", "crop")
@@ -64,7 +70,9 @@ class ImageProcessor(Processor):
     """Image file or bytes -> normalised pixels ``(C, H, W)``.
 
     Args:
-        size: Output size: an int for a square, or ``[height, width]``.
+        size: Output size: an int for a square, ``[height, width]``, or ``"auto"``: a square whose
+            side is the median longer side of the images :meth:`fit` inspects, between 8 and 64
+            (32 px images stay 32 px; photos become 64 px).
         mode: ``"RGB"`` (C = 3), ``"L"`` (C = 1), or ``"auto"``: greyscale when every image
             inspected by :meth:`fit` is grey, RGB otherwise.
         resize: ``"squash"`` stretches to the size; ``"crop"`` resizes the shorter side and
@@ -88,7 +96,7 @@ class ImageProcessor(Processor):
 
     def __init__(
         self,
-        size: int | Sequence[int] = 64,
+        size: int | Sequence[int] | Literal["auto"] = "auto",
         mode: str = "auto",
         resize: str = "squash",
         augment: bool = False,
@@ -104,8 +112,8 @@ class ImageProcessor(Processor):
             raise ValueError(f"mode must be one of {list(_MODES)}, got {mode!r}")
         if resize not in _RESIZES:
             raise ValueError(f"resize must be one of {list(_RESIZES)}, got {resize!r}")
-        self.size = size if isinstance(size, int) else list(size)
-        self.height, self.width = _parse_size(size)
+        self.size: int | list[int] | str = size if isinstance(size, int | str) else list(size)
+        self.height, self.width = (0, 0) if size == "auto" else _parse_size(size)  # type: ignore[arg-type]
         self.mode = mode
         self.resize = resize
         self.augment_enabled = augment
@@ -127,6 +135,8 @@ class ImageProcessor(Processor):
         """
         present = [value for value in values if not is_missing(value)]
         step = max(1, -(-len(present) // MAX_FIT_IMAGES))  # ceil division
+        if self.size == "auto":
+            self.height = self.width = auto_side(present[::step])
         images = [image for image in map(self._try_load, present[::step]) if image is not None]
         if self.mode != "auto":
             self.mode_ = self.mode
@@ -207,17 +217,20 @@ class ImageProcessor(Processor):
     def get_state(self) -> tuple[dict[str, Any], dict[str, Tensor]]:
         """``({"mode": mode_, "mean": mean_, "std": std_}, {})``."""
         self._fitted()
-        return {"mode": self.mode_, "mean": self.mean_, "std": self.std_}, {}
+        size = [self.height, self.width]
+        return {"mode": self.mode_, "mean": self.mean_, "std": self.std_, "size": size}, {}
 
     def set_state(self, state: dict[str, Any], tensors: dict[str, Tensor]) -> None:
         """Restore what :meth:`get_state` returned."""
         self.mode_ = str(state["mode"])
         self.mean_ = [float(m) for m in state["mean"]]
         self.std_ = [float(s) for s in state["std"]]
+        if "size" in state:  # the side ``size: auto`` chose (bundles before it hold an int size)
+            self.height, self.width = (int(v) for v in state["size"])
 
     def _fitted(self) -> tuple[str, Tensor, Tensor]:
         """The fitted mode and mean/std shaped ``(C, 1, 1)`` for broadcasting."""
-        if self.mode_ is None or self.mean_ is None or self.std_ is None:
+        if self.mode_ is None or self.mean_ is None or self.std_ is None or not self.height:
             raise RuntimeError("ImageProcessor is not fitted: call fit() or set_state() first")
         mean = torch.tensor(self.mean_, dtype=torch.float32).view(-1, 1, 1)
         std = torch.tensor(self.std_, dtype=torch.float32).view(-1, 1, 1)
@@ -237,6 +250,25 @@ class ImageProcessor(Processor):
         except BadValueError as error:
             logger.warning("ImageProcessor.fit skips an image: %s", error)
             return None
+
+
+def auto_side(values: Sequence[Any]) -> int:
+    """The square side ``size: auto`` picks for these images (paths or bytes): their median longer
+    side, between :data:`AUTO_SIZE_MIN` and :data:`AUTO_SIZE_MAX`; the largest without a readable one.
+
+    Only the headers are read (``Image.open`` does not decode), so this is cheap on any table.
+    """
+    sides = []
+    for value in values:
+        try:
+            source = io.BytesIO(bytes(value)) if isinstance(value, bytes | bytearray) else value
+            with Image.open(source) as image:
+                sides.append(max(image.size))
+        except Exception:  # an unreadable image is reported when it is decoded
+            continue
+    if not sides:
+        return AUTO_SIZE_MAX
+    return int(min(AUTO_SIZE_MAX, max(AUTO_SIZE_MIN, float(np.median(sides)))))
 
 
 def decode_image(

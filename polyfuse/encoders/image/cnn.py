@@ -111,6 +111,8 @@ class CNNImageEncoder(Encoder):
         if self.position is not None:
             grid = coordinate_map(pixels.shape[2], pixels.shape[3], pixels)  # (2, H, W)
             pixels = torch.cat([pixels, grid.expand(pixels.shape[0], -1, -1, -1)], dim=1)  # (B, C + 2, H, W)
+        if pixels.device.type == "cpu":  # oneDNN's channels-last kernels: 2-3x faster conv + max-pool
+            pixels = pixels.contiguous(memory_format=torch.channels_last)
         features = self.stages(pixels)  # (B, D, H', W')
         tokens, mask = spatial_tokens(features)  # (B, T, D), (B, T)
         if self.position is not None:
