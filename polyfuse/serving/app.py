@@ -113,10 +113,9 @@ def create_app(predictor: Predictor, settings: ServeSettings | None = None) -> F
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        if settings.torch_threads:
-            import torch
-
-            torch.set_num_threads(settings.torch_threads)
+        if settings.torch_threads:  # the predictor applies its config's count on each call
+            training = predictor.config.training.model_copy(update={"threads": settings.torch_threads})
+            predictor.config = predictor.config.model_copy(update={"training": training})
         await service.start()
         try:
             yield

@@ -23,7 +23,7 @@ from polyfuse.serving.batching import MicroBatcher
 from polyfuse.serving.inputs import MEDIA, Column, build_request_models, describe_columns
 from polyfuse.serving.limits import RowValueError, check_audio, check_image, media_bytes
 from polyfuse.serving.metrics import ServerMetrics
-from polyfuse.serving.outputs import format_frame
+from polyfuse.serving.outputs import format_frame, format_row
 from polyfuse.serving.settings import ServeSettings
 
 log = logging.getLogger("polyfuse.serving")
@@ -136,6 +136,8 @@ class PredictionService:
         return answers
 
     def _predict_frame(self, rows: list[Prepared]) -> list[Answer]:
+        if len(rows) == 1 and hasattr(self.predictor, "predict_one"):  # the library's one-row fast path
+            return [format_row(self.predictor.predict_one(rows[0], proba=True))]
         frame = pd.DataFrame.from_records(rows, columns=[c.name for c in self.columns])
         out = self.predictor.predict(frame, proba=True, base_dir=self._empty_dir.name)
         return format_frame(out, len(rows))
