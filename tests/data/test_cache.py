@@ -110,3 +110,15 @@ def test_cli_cache_info_and_clear(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert NS in out and "text/x" in out
     assert main(["cache", "clear", "--dir", str(tmp_path)]) == 0
     assert EmbeddingCache(tmp_path).info() == []
+
+
+def test_a_limit_that_only_refuses_values_keeps_the_cache_key() -> None:
+    """Raising max_pixels cannot change an accepted image's tensors, so cached embeddings stay
+    valid; the output size does change them."""
+    from polyfuse.data.processors.pretrained_image import PretrainedImageProcessor
+
+    norm = {"mean": [0.5] * 3, "std": [0.5] * 3}
+    base = PretrainedImageProcessor(size=224, **norm)
+    assert PretrainedImageProcessor(size=224, max_pixels=10**9, **norm).cache_key() == base.cache_key()
+    assert "max_pixels" not in base.cache_key()
+    assert PretrainedImageProcessor(size=192, **norm).cache_key() != base.cache_key()

@@ -152,3 +152,34 @@ def test_small_tables_of_small_images_get_the_small_cnn(tmp_path: Path) -> None:
     large = Table(pd.DataFrame({"photo": images * 700}), tmp_path, "t")
     sized, chosen = choose_defaults(config, [spec], large)
     assert "photo" not in sized.model.encoders and "photo.encoder" not in chosen
+
+
+def _calls(seconds: float, count: int, threads: int | None) -> tuple[list[int], set[str]]:
+    import threading
+    import time
+
+    from polyfuse.data.dataset import _run_rows
+
+    names: set[str] = set()
+
+    def work(i: int) -> int:
+        names.add(threading.current_thread().name)
+        if seconds:
+            time.sleep(seconds)
+        return i
+
+    return list(_run_rows(work, count, threads)), names
+
+
+def test_rows_are_decoded_in_threads_only_when_they_are_slow(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fast rows (small images, short texts) stay in one thread: threads would only contend for
+    the GIL. Slow rows (sleeping stands for a decoder that releases the GIL) go to a pool. Order is
+    kept either way, and ``threads=1`` forces one thread."""
+    monkeypatch.setattr("os.cpu_count", lambda: 4)
+    main = {"MainThread"}
+    order, names = _calls(0.0, 200, None)
+    assert order == list(range(200)) and names == main
+    order, names = _calls(0.003, 120, None)
+    assert order == list(range(120)) and len(names - main) >= 2
+    order, names = _calls(0.003, 120, 1)
+    assert order == list(range(120)) and names == main

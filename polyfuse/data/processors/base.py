@@ -56,6 +56,8 @@ class Processor(ABC):
     """Turns the raw values of one input (one column, or a group of tabular columns) into tensors."""
 
     modality: ClassVar[str]
+    CACHE_NEUTRAL: ClassVar[frozenset[str]] = frozenset()
+    """Parameters that do not change an accepted value's tensors (limits); not in :meth:`cache_key`."""
 
     @abstractmethod
     def fit(self, values: Sequence[Any]) -> Processor:
@@ -90,7 +92,12 @@ class Processor(ABC):
         return None
 
     def cache_key(self) -> str:
-        """A string that changes whenever the transform's output could change (for caches)."""
+        """A string that changes whenever the transform's output could change (for caches).
+
+        Parameters named in :attr:`CACHE_NEUTRAL` are left out: they can refuse a value but never
+        change what an accepted one becomes, so adding such a limit keeps existing caches valid.
+        """
         import json
 
-        return json.dumps({"type": type(self).__name__, **self.get_params()}, sort_keys=True)
+        params = {k: v for k, v in self.get_params().items() if k not in self.CACHE_NEUTRAL}
+        return json.dumps({"type": type(self).__name__, **params}, sort_keys=True)

@@ -77,6 +77,8 @@ class ImageProcessor(Processor):
         std_: Per-channel standard deviation of the training pixels (list of C floats).
     """
 
+    CACHE_NEUTRAL = frozenset({"max_pixels"})
+
     modality = "image"
 
     def __init__(
