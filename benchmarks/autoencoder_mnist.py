@@ -70,20 +70,14 @@ def mnist_part(results: dict[str, Any], epochs: int | None, batch_size: int | No
 
 
 def _scatter(latent: np.ndarray, labels: np.ndarray, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """The first 3,000 test latents coloured by digit (the report's scatter, saved as a file)."""
+    from polyfuse.evaluation.report.latent import latent_scatter
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure = plt.figure(figsize=(6, 5))
-    axes = figure.add_subplot(projection="3d" if latent.shape[1] >= 3 else None)
-    coords = [latent[:3000, i] for i in range(min(3, latent.shape[1]))]
-    points = axes.scatter(*coords, c=labels[:3000], cmap="tab10", s=3)
-    figure.colorbar(points, ax=axes, label="digit")
-    axes.set_title("MNIST test latents (seed 004's 3-D autoencoder)")
+    figure = latent_scatter(
+        latent[:3000], labels[:3000], "digit", "MNIST test latents (seed 004's 3-D autoencoder)"
+    )
     figure.savefig(path, dpi=90, bbox_inches="tight")
-    plt.close(figure)
 
 
 def av_part(results: dict[str, Any], judge_dir: Path | None, epochs: int) -> None:

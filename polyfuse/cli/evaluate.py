@@ -69,6 +69,11 @@ def add_parser(sub: Any) -> None:
         "--zero-shot-labels", metavar="COL", help="retrieval bundles: classify by COL's class names"
     )
     p.add_argument("--zero-shot-template", default="{}", help="class-name sentence, e.g. 'a photo of a {}'")
+    p.add_argument(
+        "--color-by",
+        metavar="COL",
+        help="autoencoder bundles: colour the --report's latent scatter by this column's values",
+    )
     add_threads_argument(p)
     p.set_defaults(run=run)
 
@@ -95,6 +100,8 @@ def run(args: argparse.Namespace) -> int:
             apply_threads(args.threads)
         if not args.zero_shot_labels:  # zero-shot reads the candidate side only
             check_prediction_columns(read_columns(args.data), predictor.fitted.input_columns, str(args.data))
+        if args.color_by:
+            _check_color_by(args, predictor.fitted.task_config.type, read_columns(args.data))
         progress = progress_enabled(not args.no_progress)
         if args.zero_shot_labels:
             from polyfuse.retrieval.zero_shot import zero_shot_classify
@@ -103,13 +110,11 @@ def run(args: argparse.Namespace) -> int:
                 predictor.fitted, args.data, args.zero_shot_labels, args.zero_shot_template
             )
             results: dict[str, Any] = {"metrics": metrics}
-        elif predictor.fitted.task_config.type == "retrieval" and args.report:
-            from polyfuse.evaluation.report.retrieval import write_retrieval_report
-
+        elif args.report and predictor.fitted.task_config.type in TASK_REPORTS:
             results = {
                 "metrics": predictor.evaluate(args.data, chunk_rows=args.chunk_rows, progress=progress)
             }
-            print(f"report written to {write_retrieval_report(args.report, predictor.fitted, args.data)}")
+            print(f"report written to {_task_report(args, predictor, results['metrics'])}")
             args.report = None
         elif not _analyses(args):
             results = {
@@ -142,6 +147,38 @@ def run(args: argparse.Namespace) -> int:
 
         print(f"report written to {write_evaluation_report(args.report, results)}")
     return 0
+
+
+TASK_REPORTS = ("retrieval", "autoencoder", "image_generation")
+"""Tasks whose ``--report`` is their own page (not the classification report's sections)."""
+
+
+def _check_color_by(args: argparse.Namespace, task: str, columns: list[str]) -> None:
+    """``--color-by`` needs an autoencoder, ``--report`` and a column of the table (checked early)."""
+    from polyfuse.evaluation.report.autoencoder import check_color_by
+
+    if task != "autoencoder" or not args.report:
+        raise CliError(
+            f"--color-by colours the latent scatter of an autoencoder's --report; this bundle's task is"
+            f" {task!r}{'' if args.report else ' and no --report was asked for'}"
+        )
+    check_color_by(columns, args.color_by, str(args.data))
+
+
+def _task_report(args: argparse.Namespace, predictor: Any, metrics: dict[str, Any]) -> Any:
+    """Write the report of a retrieval, autoencoder or image-generation bundle; returns its path."""
+    task = predictor.fitted.task_config.type
+    if task == "retrieval":
+        from polyfuse.evaluation.report.retrieval import write_retrieval_report
+
+        return write_retrieval_report(args.report, predictor.fitted, args.data)
+    if task == "autoencoder":
+        from polyfuse.evaluation.report.autoencoder import write_autoencoder_report
+
+        return write_autoencoder_report(args.report, predictor, args.data, metrics, args.color_by)
+    from polyfuse.evaluation.report.image_generation import write_image_generation_report
+
+    return write_image_generation_report(args.report, predictor, args.data, metrics)
 
 
 def _print_analyses(results: dict[str, Any]) -> None:

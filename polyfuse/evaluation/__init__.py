@@ -38,6 +38,9 @@ _EXPORTS = {
     "write_report": "report",
     "write_evaluation_report": "report",
     "write_compare_report": "report",
+    "write_autoencoder_report": "polyfuse.evaluation.report.autoencoder",
+    "write_image_generation_report": "polyfuse.evaluation.report.image_generation",
+    "latent_scatter": "polyfuse.evaluation.report.latent",
 }
 
 __all__ = sorted(_EXPORTS)

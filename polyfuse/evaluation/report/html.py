@@ -17,6 +17,7 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
+from polyfuse._io import atomic_write_text
 from polyfuse._version import __version__
 
 
@@ -139,8 +140,8 @@ def render_html(sections: Sequence[Section], title: str = "polyfuse report") -> 
 
 
 def write_report(path: str | Path, sections: Sequence[Section], title: str = "polyfuse report") -> Path:
-    """Write the report to ``path`` (parent folders created) and return the path."""
+    """Write the report to ``path`` atomically (parent folders created) and return the path."""
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render_html(sections, title), encoding="utf-8")
+    atomic_write_text(out, render_html(sections, title))
     return out

@@ -192,3 +192,17 @@ def reliability_diagram(calibration: dict[str, Any]) -> Figure:
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     return fig
+
+
+def image_panel(ax: Any, image: Any, title: str = "") -> None:
+    """Show one ``(C, H, W)`` image in [0, 1] (a tensor) on ``ax``, pixels unsmoothed, no ticks."""
+    from polyfuse.tasks._images import to_pil
+
+    picture = to_pil(image)
+    ax.imshow(
+        picture, cmap="gray" if picture.mode == "L" else None, vmin=0, vmax=255, interpolation="nearest"
+    )
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=8)

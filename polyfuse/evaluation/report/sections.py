@@ -25,6 +25,14 @@ def _scalars(metrics: dict[str, Any]) -> Table:
     return Table(["metric", "value"], rows)
 
 
+def training_section(history: list[dict[str, Any]]) -> Section:
+    """The learning curves of a bundle's training history (one dict per epoch)."""
+    figure = plots.learning_curves(history)
+    return Section(
+        "Training", [render_plot("learning_curves", figure, "loss and validation scores per epoch")]
+    )
+
+
 def evaluation_sections(results: dict[str, Any]) -> list[Section]:
     """Sections for the results of :func:`polyfuse.evaluation.run_evaluation`."""
     metrics = results["metrics"]
@@ -40,18 +48,7 @@ def evaluation_sections(results: dict[str, Any]) -> list[Section]:
     )
     sections = [summary]
     if results.get("history"):
-        sections.append(
-            Section(
-                "Training",
-                [
-                    render_plot(
-                        "learning_curves",
-                        plots.learning_curves(results["history"]),
-                        "loss and validation scores per epoch",
-                    )
-                ],
-            )
-        )
+        sections.append(training_section(results["history"]))
     if "confusion_matrix" in metrics and "per_class" in metrics:
         classes = list(metrics["per_class"])
         sections.append(
