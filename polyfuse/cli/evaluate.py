@@ -82,6 +82,15 @@ def _analyses(args: argparse.Namespace) -> bool:
     return bool(args.robustness or args.contribution or args.calibration or args.efficiency or args.report)
 
 
+def _task_report_only(args: argparse.Namespace) -> bool:
+    return not (args.robustness or args.contribution or args.calibration or args.efficiency)
+
+
+def _has_task_report(predictor: Any) -> bool:
+    """Retrieval, autoencoder and image-generation bundles get a report of their own."""
+    return bool(predictor.fitted.task_config.type in TASK_REPORTS)
+
+
 def run(args: argparse.Namespace) -> int:
     """Print the metrics (and analyses); optionally write JSON and the HTML report."""
     from polyfuse._io import atomic_write_text, preflight_output
@@ -110,13 +119,7 @@ def run(args: argparse.Namespace) -> int:
                 predictor.fitted, args.data, args.zero_shot_labels, args.zero_shot_template
             )
             results: dict[str, Any] = {"metrics": metrics}
-        elif args.report and predictor.fitted.task_config.type in TASK_REPORTS:
-            results = {
-                "metrics": predictor.evaluate(args.data, chunk_rows=args.chunk_rows, progress=progress)
-            }
-            print(f"report written to {_task_report(args, predictor, results['metrics'])}")
-            args.report = None
-        elif not _analyses(args):
+        elif not _analyses(args) or (_task_report_only(args) and _has_task_report(predictor)):
             results = {
                 "metrics": predictor.evaluate(args.data, chunk_rows=args.chunk_rows, progress=progress)
             }
@@ -135,6 +138,9 @@ def run(args: argparse.Namespace) -> int:
                 seed=args.seed,
                 baseline=load_predictor(args.baseline) if args.baseline else None,
             )
+        if args.report and _has_task_report(predictor) and not args.zero_shot_labels:
+            print(f"report written to {_task_report(args, predictor, results['metrics'])}")
+            args.report = None  # the analyses (if any) are printed and in --json-out
     print(format_metrics(results["metrics"]))
     _print_analyses(results)
     if args.json_out:

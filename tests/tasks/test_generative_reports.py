@@ -151,3 +151,16 @@ def test_image_generation_samples_per_condition(generator: tuple[Predictor, Path
     real = examples[0]["real"]
     assert real is not None and real.shape == (1, 8, 8)
     assert float(real[:, :4].mean()) > float(real[:, 4:].mean()) + 0.5  # the table's "top" image
+
+
+def test_analyses_asked_beside_a_task_report_are_run_not_dropped(
+    autoencoder: tuple[Predictor, Path], kinds_table: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    report, out = tmp_path / "report.html", tmp_path / "results.json"
+    args = ["evaluate", str(autoencoder[1]), str(kinds_table), "--report", str(report)]
+    assert main([*args, "--efficiency", "--json", str(out)]) == 0
+    assert "Latent space" in report.read_text()
+    import json
+
+    results = json.loads(out.read_text())
+    assert "image_mse_01_error" in results["metrics"] and results.get("efficiency")
