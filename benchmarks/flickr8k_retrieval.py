@@ -70,7 +70,7 @@ def cached_metrics(predictor: Predictor, frame: pd.DataFrame, batch_size: int = 
         )
         with torch.inference_mode():
             present = {spec.name: torch.ones(len(values), dtype=torch.bool)}
-            embedded[side] = task.embed(side, {spec.name: pooled}, present)  # type: ignore[arg-type]
+            embedded[side] = task.embed_side(side, {spec.name: pooled}, present)  # type: ignore[arg-type]
     positive = torch.as_tensor([images.index(p) for p in frame.image])
     return retrieval_metrics(embedded["query"], embedded["candidate"], positive)
 
@@ -136,6 +136,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--lit-task", default="{}", help="JSON: task options over the LiT defaults")
     parser.add_argument("--name", default="lit", help="run name (its bundle is reused when present)")
+    parser.add_argument("--batch-size", type=int, default=256, help="LiT batch (the InfoNCE's negatives)")
+    parser.add_argument("--lr", type=float, default=1e-3, help="LiT learning rate")
+    parser.add_argument("--weight-decay", type=float, default=0.05, help="LiT weight decay")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     train, valid, dev = load_splits(args.data, args.valid_images, 0, args.train_images)
@@ -148,9 +151,9 @@ def main() -> None:
             "task": {"embed_dim": 512, "hidden_dim": 1024, **json.loads(args.lit_task)},
             "encoders": {"text": {"type": "minilm"}, "image": {"type": "efficientnet_lite0"}},
             "epochs": args.epochs,
-            "batch_size": 256,
-            "lr": 1e-3,
-            "weight_decay": 0.05,
+            "batch_size": args.batch_size,
+            "lr": args.lr,
+            "weight_decay": args.weight_decay,
             **common,
         }
         results[args.name] = train_and_score(args.name, lit, train, valid, dev, args.out)
