@@ -146,7 +146,6 @@ def score(generator: Predictor, judge: Predictor, folder: Path, n: int) -> dict[
     test = pd.read_csv(folder / "words" / "test.csv", keep_default_na=False).sample(n, random_state=0)
     test = test.reset_index(drop=True)
     conditions = test[["prompt", "sound"]].replace("", None)
-    torch.set_num_threads(2)
     started = time.perf_counter()
     parts = [images for _, images in iter_generate(generator, conditions, chunk_rows=250)]
     sampling_seconds = time.perf_counter() - started
@@ -199,8 +198,9 @@ if __name__ == "__main__":
     parser.add_argument("--eval-images", type=int, default=500)
     parser.add_argument("--sampling-steps", type=int, help="DDIM steps when scoring (default: the bundle's)")
     parser.add_argument("--score-only", action="store_true", help="score the saved judge and generator")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads")
     args = parser.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     folder = build(args.train_rows)
     results: dict[str, Any] = {}
     if (OUT / "judge").is_dir():
