@@ -35,6 +35,33 @@ def user_errors() -> Iterator[None]:
         raise CliError(str(error)) from None
 
 
+@contextlib.contextmanager
+def output_file(path: str | Path) -> Iterator[Path]:
+    """A temporary sibling of ``path`` to write; it replaces ``path`` only when the block succeeds.
+
+    A failed write (a full disk, a lost mount) becomes a :class:`CliError` saying the earlier file
+    is unchanged, not a traceback.
+    """
+    from polyfuse._io import atomic_file
+
+    target = Path(path)
+    try:
+        with atomic_file(target) as temp:
+            yield temp
+    except OSError as error:
+        if isinstance(error, FileNotFoundError) or error.strerror is None:
+            raise
+        raise CliError(
+            f"cannot write {target}: {error.strerror}; an earlier {target.name} there is unchanged"
+        ) from None
+
+
+def write_output_text(path: str | Path, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` through :func:`output_file`."""
+    with output_file(path) as temp:
+        temp.write_text(text, encoding="utf-8")
+
+
 def load_predictor(bundle: str | Path) -> Predictor:
     """``Predictor.load(bundle)`` (a bundle that cannot be built is a :class:`BundleError`)."""
     from polyfuse.predictor import Predictor

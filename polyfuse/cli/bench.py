@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from polyfuse.cli._common import format_table, user_errors
+from polyfuse.cli._common import format_table, user_errors, write_output_text
 
 ABILITIES_HELP = (
     "comma-separated abilities to generate, NAME:K for K times the scenes of one listed once"
@@ -164,7 +164,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
         scores = score_predictor(predictor, args.data)
     _print_scores(scores)
     if args.json_out:
-        Path(args.json_out).write_text(json.dumps(scores.to_dict(), indent=2) + "\n", encoding="utf-8")
+        with user_errors():
+            write_output_text(args.json_out, json.dumps(scores.to_dict(), indent=2) + "\n")
         print(f"\nscores written to {args.json_out}")
     if args.report:
         from polyfuse.bench.cognition.report import write_cognition_report

@@ -8,7 +8,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from polyfuse.cli._common import CliError, add_threads_argument, format_table, user_errors
+from polyfuse.cli._common import (
+    CliError,
+    add_threads_argument,
+    format_table,
+    user_errors,
+    write_output_text,
+)
 from polyfuse.cli.evaluate import parse_levels
 
 
@@ -103,13 +109,13 @@ def run(args: argparse.Namespace) -> int:
             resume=args.resume,
         )
     out.mkdir(parents=True, exist_ok=True)
-    (out / "compare.json").write_text(json.dumps(result, indent=2))
+    write_output_text(out / "compare.json", json.dumps(result, indent=2))
     header, rows = format_compare_table(result)
     text = format_table(rows, header)
     failed = [f"{r['fusion']} (seed {r['seed']}): {r['error']}" for r in result["runs"] if r.get("error")]
     if failed:
         text += "\n\nfailed runs:\n" + "\n".join(f"  {line}" for line in failed)
-    (out / "compare.txt").write_text(text + "\n")
+    write_output_text(out / "compare.txt", text + "\n")
     report = write_compare_report(out / "compare.html", result, (header, rows), result["metric"] or "score")
     print(text)
     print(f"\nwritten: {out / 'compare.json'}, {out / 'compare.txt'}, {report}")

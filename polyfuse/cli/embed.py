@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from polyfuse.cli._common import CliError, user_errors
+from polyfuse.cli._common import CliError, output_file, user_errors
 
 
 def add_parser(sub: Any) -> None:
@@ -45,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
             rows, vectors = _from_encoder(args)
         frame = pd.DataFrame({"row": rows, "embedding": [v.tolist() for v in vectors]})
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-        frame.to_parquet(args.output, index=False)
+        with output_file(args.output) as temp:
+            frame.to_parquet(temp, index=False)
     width = vectors.shape[1] if len(vectors) else 0
     print(f"wrote {args.output}: {len(frame)} rows x {width} dims")
     return 0

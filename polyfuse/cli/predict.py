@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from polyfuse.cli._common import CliError, add_threads_argument, load_predictor, user_errors
+from polyfuse.cli._common import add_threads_argument, load_predictor, output_file, user_errors
 
 
 def add_parser(sub: Any) -> None:
@@ -36,7 +36,7 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Write predictions; rows that fail carry their error and do not stop the others."""
-    from polyfuse._io import atomic_file, folder_lock, preflight_output
+    from polyfuse._io import folder_lock, preflight_output
     from polyfuse._progress import progress_enabled
     from polyfuse.data.checks import check_prediction_columns
     from polyfuse.data.tables import read_columns
@@ -51,18 +51,11 @@ def run(args: argparse.Namespace) -> int:
         check_prediction_columns(read_columns(args.data), predictor.fitted.input_columns, str(args.data))
         progress = progress_enabled(not args.no_progress)
         chunks = predictor.iter_predict(args.data, args.proba, args.chunk_rows, progress)
-        try:
-            with folder_lock(output.parent, f".{output.name}.lock"), atomic_file(output) as temp:
-                for i, frame in enumerate(chunks):
-                    frame.to_csv(temp, mode="w" if i == 0 else "a", header=i == 0, index=False)
-                    rows += len(frame)
-                    failed += int(frame["error"].notna().sum())
-        except OSError as error:
-            if isinstance(error, FileNotFoundError) or error.strerror is None:
-                raise
-            raise CliError(
-                f"cannot write {output}: {error.strerror}; an earlier {output.name} there is unchanged"
-            ) from None
+        with folder_lock(output.parent, f".{output.name}.lock"), output_file(output) as temp:
+            for i, frame in enumerate(chunks):
+                frame.to_csv(temp, mode="w" if i == 0 else "a", header=i == 0, index=False)
+                rows += len(frame)
+                failed += int(frame["error"].notna().sum())
     print(f"{rows} rows predicted into {args.output}; {failed} rows failed (see the error column)")
     return 0
 

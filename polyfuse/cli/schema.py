@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 from typing import Any
 
 
@@ -21,7 +20,10 @@ def run(args: argparse.Namespace) -> int:
 
     text = json.dumps(config_json_schema(), indent=2)
     if args.output:
-        Path(args.output).write_text(text + "\n")
+        from polyfuse.cli._common import user_errors, write_output_text
+
+        with user_errors():
+            write_output_text(args.output, text + "\n")
     else:
         print(text)
     return 0

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from polyfuse.cli._common import CliError, format_table, user_errors
+from polyfuse.cli._common import CliError, format_table, output_file, user_errors
 
 FLAGS = {"text": "text", "image": "image", "audio": "audio"}
 
@@ -74,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
     for row in bad.itertuples(index=False):
         print(f"query row {row.query_row}: {row.error}")
     if args.output:
-        results.to_csv(args.output, index=False)
+        with user_errors(), output_file(args.output) as temp:
+            results.to_csv(temp, index=False)
         print(f"results written to {args.output}")
     return 0
 

@@ -184,3 +184,21 @@ def test_cli_predict_logs_have_no_carriage_returns(
     assert _predict(trained, tmp_path / "out.csv") == 0
     captured = capsys.readouterr()
     assert "\r" not in captured.err and "\r" not in captured.out
+
+
+def test_embed_on_a_full_disk_keeps_the_earlier_output(
+    trained: Trained, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``polyfuse embed`` writes through a temporary sibling: a failed write leaves the old file."""
+    output = tmp_path / "vectors.parquet"
+    output.write_bytes(b"earlier")
+
+    def full_disk(self: pd.DataFrame, path: Any, *args: Any, **kwargs: Any) -> None:
+        Path(path).write_bytes(b"half")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", full_disk)
+    table = trained.data_dir / "table.csv"
+    assert main(["embed", str(trained.bundle), str(table), "-o", str(output)]) != 0
+    assert output.read_bytes() == b"earlier"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["vectors.parquet"]
