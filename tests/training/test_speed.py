@@ -183,3 +183,18 @@ def test_rows_are_decoded_in_threads_only_when_they_are_slow(monkeypatch: pytest
     assert order == list(range(120)) and len(names - main) >= 2
     order, names = _calls(0.003, 120, 1)
     assert order == list(range(120)) and names == main
+
+
+def test_small_tables_with_audio_get_the_small_audio_cnn(tmp_path: Path) -> None:
+    from polyfuse.data.processors.audio import AudioProcessor
+
+    spec = InputSpec("sound", "audio", ["sound"], AudioProcessor())
+    config = parse_config({"data": {"label": "label"}})
+    small = Table(pd.DataFrame({"sound": ["a.wav"] * 30}), tmp_path, "t")
+    sized, chosen = choose_defaults(config, [spec], small)
+    assert sized.model.encoders["sound"]["widths"] == [16, 32, 64]
+    assert "30 rows < 2000" in chosen["sound.encoder"]
+    large = Table(pd.DataFrame({"sound": ["a.wav"] * 2000}), tmp_path, "t")
+    assert "sound" not in choose_defaults(config, [spec], large)[0].model.encoders
+    configured = parse_config({"data": {"label": "label"}, "model": {"encoders": {"audio": {"type": "cnn"}}}})
+    assert "sound.encoder" not in choose_defaults(configured, [spec], small)[1]

@@ -8,6 +8,7 @@ from __future__ import annotations
 from itertools import pairwise
 from typing import Any
 
+import torch
 import torch.nn.functional as functional
 from pydantic import Field
 from torch import Tensor, nn
@@ -61,6 +62,8 @@ class CNNAudioEncoder(Encoder):
         mask = x["mask"].bool()  # (B, F)
         hidden = x["mel"] * mask[:, None, None, :]  # (B, 1, M, F)
         for stage in self.stages:
+            if hidden.device.type == "cpu":  # oneDNN's channels-last kernels (a 1-channel input stays NCHW)
+                hidden = hidden.contiguous(memory_format=torch.channels_last)
             hidden = stage(hidden) * mask[:, None, None, :]  # (B, C, M, F)
             hidden, mask = self.pool(hidden), _halve_mask(mask)  # (B, C, M/2, F/2), (B, F/2)
         tokens = hidden.mean(dim=2).transpose(1, 2) * mask.unsqueeze(-1)  # (B, F', D)
