@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,19 @@ def as_text(value: Any) -> str:
     return str(value)
 
 
+_NO_SPACE_BEFORE = re.compile(r" +([.,:;!?%)\]}])")
+_NO_SPACE_AFTER = re.compile(r"([(\[{]) +")
+
+
+def detokenize(text: str) -> str:
+    """The word tokenizer's output (tokens joined by spaces) as text: no space before closing
+    punctuation or after an opening bracket (``"refund : a lamp , ( red )"`` -> ``"refund: a lamp,
+    (red)"``). Metric-neutral: sacrebleu's 13a tokeniser splits these marks off again and the other
+    metrics drop punctuation. Apostrophes are left alone (13a keeps ``'s`` apart, as Flickr8k does).
+    """
+    return _NO_SPACE_AFTER.sub(r"\1", _NO_SPACE_BEFORE.sub(r"\1", text))
+
+
 def _train_tokenizer(kind: str, texts: list[str], vocab_size: int, min_frequency: int) -> Any:
     from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
@@ -57,10 +71,12 @@ def _train_tokenizer(kind: str, texts: list[str], vocab_size: int, min_frequency
         )
     else:
         tok = Tokenizer(models.WordLevel(unk_token=UNK))
-        if kind == "char":
-            tok.pre_tokenizer = pre_tokenizers.Sequence(
-                [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Split(Regex("."), "isolated")]
+        if kind == "char":  # every character a token, spaces included (runs of whitespace -> one space)
+            tok.normalizer = normalizers.Sequence(
+                [normalizers.Replace(Regex(r"\s+"), " "), normalizers.Strip()]
             )
+            tok.pre_tokenizer = pre_tokenizers.Split(Regex("."), "isolated")
+            tok.decoder = decoders.Fuse()
         else:
             tok.normalizer = normalizers.Lowercase()
             tok.pre_tokenizer = pre_tokenizers.Whitespace()
@@ -202,8 +218,10 @@ class TextTarget(TargetProcessor):
             values = values[: values.index(self.eos_id)]
         values = [i for i in values if i not in (self.pad_id, self.bos_id)]
         text: str = self.tok_.decode(values, skip_special_tokens=True)
-        if self.tokenizer == "char":
-            text = text.replace(" ", "")
+        if self.tokenizer == "char" and self.tok_.decoder is None:
+            text = text.replace(" ", "")  # a bundle from before spaces were tokens: every char joined
+        elif self.tokenizer == "word":
+            text = detokenize(text)
         return text.strip()
 
     # ------------------------------------------------------------------ state

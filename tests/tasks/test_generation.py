@@ -21,7 +21,7 @@ from polyfuse.model import Fused
 from polyfuse.tasks import ModelDims, concat_outputs, create_task, parse_task_config
 from polyfuse.tasks._decoding import DecodingConfig, decode
 from polyfuse.tasks._memory import MemoryBuilder
-from polyfuse.tasks._text_target import TextTarget
+from polyfuse.tasks._text_target import SPECIALS, TextTarget
 from polyfuse.tasks.decoders import create_decoder, list_decoders, parse_decoder_config
 from polyfuse.text_metrics import generation_metrics
 
@@ -72,6 +72,40 @@ def test_char_tokenizer_for_chinese() -> None:
     ids = target.encode("一只蓝色的猫")["ids"]
     assert len(ids) == 6 + 2
     assert target.decode(ids[1:]) == "一只蓝色的猫"
+
+
+def test_char_tokenizer_keeps_spaces_between_words() -> None:
+    # Spaces were dropped by the pre-tokenizer and decode removed every space: "the digit seven"
+    # came back "thedigitseven", so a char target in a spaced script could never be generated.
+    target = fitted_target(["the digit seven", "一只 red 猫"], tokenizer="char")
+    ids = target.encode("the  digit\nseven ")["ids"]  # whitespace runs become one space
+    assert len(ids) == len("the digit seven") + 2
+    assert target.decode(ids[1:]) == "the digit seven"
+    assert target.decode(target.encode("一只 red 猫")["ids"][1:]) == "一只 red 猫"
+    fresh = TextTarget()
+    fresh.columns = ["caption"]
+    fresh.set_state(json.loads(json.dumps(target.get_state())))
+    assert fresh.decode(ids[1:]) == "the digit seven"
+
+
+def test_char_tokenizer_of_an_older_bundle_still_joins_characters() -> None:
+    from tokenizers import Regex, Tokenizer, models, pre_tokenizers, trainers
+
+    old = Tokenizer(models.WordLevel(unk_token="<unk>"))  # as saved before spaces were tokens
+    old.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Split(Regex("."), "isolated")]
+    )
+    old.train_from_iterator(["一只红色的猫"], trainers.WordLevelTrainer(special_tokens=SPECIALS))
+    target = fitted_target(["x"], tokenizer="char")
+    target.tok_ = old
+    assert target.decode(target.encode("一只猫")["ids"][1:]) == "一只猫"
+
+
+def test_word_tokenizer_decodes_punctuation_without_stray_spaces() -> None:
+    target = fitted_target(["refund: red lamp, broken (twice).", "a man 's dog"])
+    ids = target.encode("Refund: red lamp, broken (twice).")["ids"]
+    assert target.decode(ids[1:]) == "refund: red lamp, broken (twice)."
+    assert target.decode(target.encode("a man 's dog")["ids"][1:]) == "a man ' s dog"  # 13a-neutral
 
 
 def test_rows_with_identical_inputs_share_a_group() -> None:
