@@ -80,7 +80,9 @@ def _scatter(latent: np.ndarray, labels: np.ndarray, path: Path) -> None:
     figure.savefig(path, dpi=90, bbox_inches="tight")
 
 
-def av_part(results: dict[str, Any], judge_dir: Path | None, epochs: int) -> None:
+def av_part(
+    results: dict[str, Any], judge_dir: Path | None, epochs: int, variational: str = "product"
+) -> None:
     from avdigits import build_tables
 
     folder = build_tables("clean")
@@ -107,7 +109,7 @@ def av_part(results: dict[str, Any], judge_dir: Path | None, epochs: int) -> Non
             },
             "task": {
                 "type": "autoencoder",
-                "variational": "product",
+                "variational": variational,
                 "latent_dim": 16,
                 "beta": 0.01,
                 "decoders": {
@@ -123,13 +125,13 @@ def av_part(results: dict[str, Any], judge_dir: Path | None, epochs: int) -> Non
             "patience": None,
             "progress": False,
             "tensorboard": False,
-            "output_dir": str(OUT / "av"),
+            "output_dir": str(OUT / f"av-{variational}"),
         },
     }
     started = time.perf_counter()
     predictor = Predictor(config=config).fit()
     seconds = time.perf_counter() - started
-    predictor.save(OUT / "av" / "model")
+    predictor.save(OUT / f"av-{variational}" / "model")
     train, test = pd.read_csv(folder / "train.csv"), pd.read_csv(folder / "test.csv")
     probes = {}
     for name, blank in (("fused", None), ("image_only", "sound"), ("sound_only", "photo")):
@@ -174,15 +176,18 @@ if __name__ == "__main__":
     parser.add_argument("--av-epochs", type=int, default=15)
     parser.add_argument("--epochs", type=int, help="mnist: override the example's 20 epochs")
     parser.add_argument("--batch-size", type=int, help="mnist: override the example's batch size")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads")
+    parser.add_argument("--av-variational", choices=["product", "mixture"], default="product")
     args = parser.parse_args()
     import torch
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     results: dict[str, Any] = {}
     if args.part in ("mnist", "both"):
         mnist_part(results, args.epochs, args.batch_size)
     if args.part in ("av", "both"):
-        av_part(results, args.judge if args.judge.is_dir() else None, args.av_epochs)
+        judge = args.judge if args.judge.is_dir() else None
+        av_part(results, judge, args.av_epochs, args.av_variational)
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / f"results_{args.part}.json").write_text(json.dumps(results, indent=2))
+    (OUT / f"results_{args.part}_{args.av_variational}.json").write_text(json.dumps(results, indent=2))
     print(json.dumps(results, indent=2))
