@@ -199,6 +199,9 @@ if __name__ == "__main__":
     parser.add_argument("--sampling-steps", type=int, help="DDIM steps when scoring (default: the bundle's)")
     parser.add_argument("--score-only", action="store_true", help="score the saved judge and generator")
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
+    parser.add_argument(
+        "--guidance", type=float, help="classifier-free guidance scale (default: the bundle's)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     folder = build(args.train_rows)
@@ -223,8 +226,11 @@ if __name__ == "__main__":
         results["generator_valid"] = generator.fitted.metrics["valid"]
         generator.save(OUT / "generator")
     print(json.dumps(results), flush=True)
-    set_sampling(generator, steps=args.sampling_steps)
+    set_sampling(generator, steps=args.sampling_steps, guidance_scale=args.guidance)
+    results["guidance_scale"] = generator.fitted.model.task.sampling["guidance_scale"]  # type: ignore[index]
     results["sampling_steps"] = generator.fitted.model.task.sampling["steps"]  # type: ignore[index]
     results.update(score(generator, judge, folder, args.eval_images))
-    (OUT / "results_generation.json").write_text(json.dumps(results, indent=2))
+    (OUT / f"results_generation_g{results['guidance_scale']:g}.json").write_text(
+        json.dumps(results, indent=2)
+    )
     print(json.dumps(results, indent=2))
