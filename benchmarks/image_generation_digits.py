@@ -81,13 +81,22 @@ def train_judge(folder: Path, epochs: int) -> tuple[Predictor, float, float]:
     return judge, accuracy, seconds
 
 
-def generator_config(folder: Path, epochs: int, widths: list[int]) -> dict[str, Any]:
+LABEL_COLUMNS = {"digit": "categorical", "prompt": "ignore", "sound": "ignore"}
+"""``--condition label``: the digit itself as the condition (no text or audio encoder to learn)."""
+
+
+def generator_config(
+    folder: Path, epochs: int, widths: list[int], condition: str = "words"
+) -> dict[str, Any]:
+    columns = (
+        {"prompt": "text", "sound": "audio", "digit": "ignore"} if condition == "words" else LABEL_COLUMNS
+    )
     return {
         "data": {
             "train": str(folder / "words" / "train.csv"),
             "label": "image",
             "valid_fraction": 0.02,
-            "columns": {"prompt": "text", "sound": "audio", "digit": "ignore"},
+            "columns": columns,
             "processors": {
                 "text": {"vocab_size": 100, "max_length": 4},
                 "audio": {
@@ -122,7 +131,7 @@ def generator_config(folder: Path, epochs: int, widths: list[int]) -> dict[str, 
             "lr": 2e-3,
             "patience": None,
             **QUIET,
-            "output_dir": str(OUT / "generator_run"),
+            "output_dir": str(OUT / f"generator_run-{condition}"),
         },
     }
 
@@ -142,16 +151,17 @@ def condition_kind(row: pd.Series) -> str:
     return "sound"
 
 
-def score(generator: Predictor, judge: Predictor, folder: Path, n: int) -> dict[str, Any]:
+def score(generator: Predictor, judge: Predictor, folder: Path, n: int, condition: str) -> dict[str, Any]:
     test = pd.read_csv(folder / "words" / "test.csv", keep_default_na=False).sample(n, random_state=0)
     test = test.reset_index(drop=True)
-    conditions = test[["prompt", "sound"]].replace("", None)
+    by_label = condition == "label"
+    conditions = test[["digit"]] if by_label else test[["prompt", "sound"]].replace("", None)
     started = time.perf_counter()
     parts = [images for _, images in iter_generate(generator, conditions, chunk_rows=250)]
     sampling_seconds = time.perf_counter() - started
     fake = torch.cat(parts)
     features = JudgeFeatures(judge)
-    kinds = test.apply(condition_kind, axis=1)
+    kinds = pd.Series(["label"] * len(test)) if by_label else test.apply(condition_kind, axis=1)
     predicted = features.classify(fake)
     hits = np.array([p == str(d) for p, d in zip(predicted, test["digit"], strict=True)])
     per_kind = {k: float(hits[(kinds == k).to_numpy()].mean()) for k in sorted(kinds.unique())}
@@ -170,9 +180,12 @@ def score(generator: Predictor, judge: Predictor, folder: Path, n: int) -> dict[
         sound = test[(test["digit"] == digit) & (test["sound"] != "")]["sound"].iloc[0]
         rows += [{"prompt": ENGLISH[digit]}, {"prompt": CHINESE[digit]}, {"sound": sound}]
     grid = pd.DataFrame(rows).reindex(columns=["prompt", "sound"])
+    if by_label:
+        grid = pd.DataFrame({"digit": [d for d in range(10) for _ in range(3)]})
     grid = grid.loc[grid.index.repeat(2)].reset_index(drop=True)
     grid_images = torch.cat([images for _, images in iter_generate(generator, grid, 256)])
-    save_grid(grid_images, FIGURES / "image_generation_digits.png", columns=6)
+    name = "image_generation_digits_label.png" if by_label else "image_generation_digits.png"
+    save_grid(grid_images, FIGURES / name, columns=6)
     return {
         "conditional_accuracy": float(hits.mean()),
         "conditional_accuracy_by_condition": per_kind,
@@ -200,6 +213,9 @@ if __name__ == "__main__":
     parser.add_argument("--score-only", action="store_true", help="score the saved judge and generator")
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
     parser.add_argument(
+        "--condition", choices=["words", "label"], default="words", help="words and sounds, or the digit"
+    )
+    parser.add_argument(
         "--guidance", type=float, help="classifier-free guidance scale (default: the bundle's)"
     )
     args = parser.parse_args()
@@ -215,22 +231,23 @@ if __name__ == "__main__":
             folder, args.judge_epochs
         )
     print(json.dumps(results), flush=True)
+    bundle = "generator" if args.condition == "words" else "generator-label"
     if args.score_only:
-        generator = Predictor.load(OUT / "generator")
+        generator = Predictor.load(OUT / bundle)
         results["generator_valid"] = generator.fitted.metrics["valid"]
         results["generator_train_seconds"] = generator.fitted.metrics["training"]["seconds"]
     else:
         started = time.perf_counter()
-        generator = Predictor(config=generator_config(folder, args.epochs, args.widths)).fit()
+        generator = Predictor(config=generator_config(folder, args.epochs, args.widths, args.condition)).fit()
         results["generator_train_seconds"] = time.perf_counter() - started
         results["generator_valid"] = generator.fitted.metrics["valid"]
-        generator.save(OUT / "generator")
+        generator.save(OUT / bundle)
     print(json.dumps(results), flush=True)
     set_sampling(generator, steps=args.sampling_steps, guidance_scale=args.guidance)
     results["guidance_scale"] = generator.fitted.model.task.sampling["guidance_scale"]  # type: ignore[index]
     results["sampling_steps"] = generator.fitted.model.task.sampling["steps"]  # type: ignore[index]
-    results.update(score(generator, judge, folder, args.eval_images))
-    (OUT / f"results_generation_g{results['guidance_scale']:g}.json").write_text(
+    results.update(score(generator, judge, folder, args.eval_images, args.condition))
+    (OUT / f"results_generation_{args.condition}_g{results['guidance_scale']:g}.json").write_text(
         json.dumps(results, indent=2)
     )
     print(json.dumps(results, indent=2))
