@@ -187,7 +187,7 @@ class Predictor:
         fitted = self.fitted
         size = self.config.inference.batch_size
         apply_threads(self.config.training.threads)
-        for number, table in enumerate(iter_table(data, chunk_rows, base_dir)):
+        for number, table in enumerate(iter_table(data, chunk_rows, base_dir, keep_undecodable=True)):
             if number == 0:  # a missing or misspelt input column would mask that input in every row
                 check_prediction_columns(list(table.frame.columns), fitted.input_columns, table.source)
             encoded = encode_rows(table, fitted.inputs, progress=progress, desc="reading")
@@ -223,7 +223,7 @@ class Predictor:
         fitted = self.fitted
         apply_threads(self.config.training.threads)
         steps, errors, total, source = [], [], 0, str(data)
-        for number, table in enumerate(iter_table(data, chunk_rows, base_dir)):
+        for number, table in enumerate(iter_table(data, chunk_rows, base_dir, keep_undecodable=True)):
             source = table.source
             check_target_columns(fitted.target, list(table.frame.columns), table.source)
             if number == 0:

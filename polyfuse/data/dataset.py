@@ -22,7 +22,7 @@ from polyfuse._progress import progress_bar
 from polyfuse.data.batch import Batch
 from polyfuse.data.processors.base import BadValueError, Features, Processor, is_missing
 from polyfuse.data.schema import TABULAR
-from polyfuse.data.tables import Table, resolve_media
+from polyfuse.data.tables import Table, resolve_media, undecodable_message
 from polyfuse.data.targets import TargetProcessor
 
 
@@ -105,6 +105,11 @@ def transform_row(
     for spec in inputs:
         if strict_missing:
             errors += [(c, "the cell is empty") for c in spec.columns if is_missing(row.get(c))]
+        undecodable = [(c, m) for c in spec.columns if (m := undecodable_message(row.get(c)))]
+        if undecodable:
+            errors += undecodable
+            features[spec.name] = None
+            continue
         value = _input_value(spec, row, base_dir)
         key = (spec.name, str(value)) if memo is not None and _is_media_path(spec, value) else None
         try:
@@ -170,7 +175,14 @@ def encode_rows(
     def work(i: int) -> tuple[RowFeatures, list[tuple[str, str]], Any]:
         features, errors = transform_row(records[i], inputs, table.base_dir, strict_missing, memo)
         encoded_target = None
-        if target is not None:
+        bad_target = (
+            [(c, m) for c in target.columns if (m := undecodable_message(records[i].get(c)))]
+            if target
+            else []
+        )
+        if bad_target:
+            errors += bad_target
+        elif target is not None:
             try:
                 encoded_target = target.encode(target.resolve(target.value(records[i]), table.base_dir))
             except BadValueError as error:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +42,35 @@ def _format(path: Path) -> str:
         ) from None
 
 
+MARK_ERRORS = "polyfuse-mark"
+"""A decoding error handler: each byte that is not UTF-8 becomes the private-use character
+U+100000 + byte (pandas' strings cannot hold Python's lone surrogates), which
+:func:`undecodable_message` finds and names."""
+_MARK_BASE = 0x100000
+
+
+def _mark_undecodable(error: UnicodeError) -> tuple[str, int]:
+    if not isinstance(error, UnicodeDecodeError):
+        raise error
+    bad = error.object[error.start : error.end]
+    return "".join(chr(_MARK_BASE + byte) for byte in bad), error.end
+
+
+codecs.register_error(MARK_ERRORS, _mark_undecodable)
+
+
+def undecodable_message(value: Any) -> str | None:
+    """Why a cell read with ``keep_undecodable`` is unusable (``None`` when it is fine): its first
+    byte that is not UTF-8 and where (the message itself holds no marker)."""
+    if not isinstance(value, str) or value.isascii():
+        return None
+    for position, char in enumerate(value):
+        if _MARK_BASE + 0x80 <= ord(char) <= _MARK_BASE + 0xFF:
+            byte = ord(char) - _MARK_BASE
+            return f"not valid UTF-8 (byte 0x{byte:02x} at character {position + 1}); save the table as UTF-8"
+    return None
+
+
 class TableError(ValueError):
     """A table that cannot be used as a whole (empty, undecodable, duplicate column names)."""
 
@@ -71,13 +101,20 @@ def _check_header(path: Path, kind: str) -> None:
     sep = "\t" if kind == "tsv" else ","
     try:
         header = pd.read_csv(
-            path, sep=sep, header=None, nrows=1, dtype=str, keep_default_na=False, encoding="utf-8-sig"
+            path,
+            sep=sep,
+            header=None,
+            nrows=1,
+            dtype=str,
+            keep_default_na=False,
+            encoding="utf-8-sig",
+            encoding_errors=MARK_ERRORS,  # later rows are not this check's business
         )
     except pd.errors.EmptyDataError:
         raise TableError(f"{path} is empty: no header and no rows") from None
-    except UnicodeDecodeError:
-        raise _undecodable(path) from None
     names = [str(v) for v in header.iloc[0]] if len(header) else []
+    if any(undecodable_message(name) for name in names):
+        raise _undecodable(path)
     message = duplicate_columns_message(names, str(path))
     if message:
         raise TableError(message)
@@ -149,12 +186,18 @@ def read_columns(data: str | Path | pd.DataFrame) -> list[str]:
 
 
 def iter_table(
-    data: str | Path | pd.DataFrame, chunk_rows: int = 10_000, base_dir: str | Path | None = None
+    data: str | Path | pd.DataFrame,
+    chunk_rows: int = 10_000,
+    base_dir: str | Path | None = None,
+    keep_undecodable: bool = False,
 ) -> Iterator[Table]:
     """Stream a table in chunks of ``chunk_rows`` (row index continues across chunks).
 
     A file without data rows, with a repeated column name or that is not UTF-8 raises
-    :class:`TableError` (an empty DataFrame gives one empty chunk).
+    :class:`TableError` (an empty DataFrame gives one empty chunk). With ``keep_undecodable``, a
+    CSV / TSV cell that is not UTF-8 is kept with its bad bytes marked (:data:`MARK_ERRORS`), so
+    the row that holds it can fail alone (:func:`undecodable_message`) instead of the whole table:
+    what prediction and evaluation do.
     """
     if isinstance(data, pd.DataFrame):
         message = duplicate_columns_message([str(c) for c in data.columns], "the DataFrame")
@@ -170,10 +213,24 @@ def iter_table(
         raise FileNotFoundError(f"table not found: {path}")
     kind, root = _format(path), Path(base_dir or path.parent)
     _check_header(path, kind)
+    try:
+        yield from _chunks(path, kind, root, chunk_rows, keep_undecodable)
+    except UnicodeDecodeError:
+        raise _undecodable(path) from None
+    except pd.errors.EmptyDataError:
+        raise TableError(f"{path} is empty: no header and no rows") from None
+
+
+def _chunks(path: Path, kind: str, root: Path, chunk_rows: int, keep_undecodable: bool) -> Iterator[Table]:
+    """:func:`iter_table`'s chunks of a file (decoding errors propagate to it)."""
     chunks: Iterator[pd.DataFrame]
     if kind in ("csv", "tsv"):
         chunks = pd.read_csv(
-            path, sep="\t" if kind == "tsv" else ",", chunksize=chunk_rows, encoding="utf-8-sig"
+            path,
+            sep="\t" if kind == "tsv" else ",",
+            chunksize=chunk_rows,
+            encoding="utf-8-sig",
+            encoding_errors=MARK_ERRORS if keep_undecodable else "strict",
         )
     elif kind == "jsonl":
         chunks = pd.read_json(path, lines=True, chunksize=chunk_rows)
@@ -184,17 +241,12 @@ def iter_table(
     else:
         chunks = iter([pd.read_json(path)])
     offset = 0
-    try:
-        for chunk in chunks:
-            if len(chunk) == 0:
-                continue
-            chunk.index = pd.RangeIndex(offset, offset + len(chunk))
-            offset += len(chunk)
-            yield Table(chunk, root, str(path))
-    except UnicodeDecodeError:
-        raise _undecodable(path) from None
-    except pd.errors.EmptyDataError:
-        raise TableError(f"{path} is empty: no header and no rows") from None
+    for chunk in chunks:
+        if len(chunk) == 0:
+            continue
+        chunk.index = pd.RangeIndex(offset, offset + len(chunk))
+        offset += len(chunk)
+        yield Table(chunk, root, str(path))
     if offset == 0:
         raise TableError(f"{path} has a header but no data rows")
 

@@ -164,3 +164,27 @@ def test_cli_predict_refuses_a_misspelt_column(
     err = capsys.readouterr().err
     assert "lacks the input column(s) the model reads: 'sound' (did you mean 'sounds'?)" in err
     assert not out.exists()  # was: every row predicted with the sound silently absent
+
+
+def test_a_non_utf8_cell_fails_its_row_at_prediction_not_the_table(trained: Trained, tmp_path: Path) -> None:
+    """Training refuses the file (above); prediction and evaluation fail the one row, naming its
+    column and byte, and predict the others, as for an unreadable image."""
+    source = trained.data_dir / "table.csv"
+    lines = source.read_bytes().split(b"\n")
+    header = lines[0].decode().split(",")
+    column = "description"
+    assert column in header
+    cells = lines[2].decode().split(",")
+    cells[header.index(column)] = "caf\u00e9 noir"
+    lines[2] = ",".join(cells).encode("latin-1")
+    path = tmp_path / "latin1.csv"
+    path.write_bytes(b"\n".join(lines))
+    with pytest.raises(TableError, match=r"line 3, column \d+ \(byte 0xe9\)"):
+        read_table(path)
+    frame = trained.predictor.predict(path, base_dir=trained.data_dir)
+    assert frame.loc[1, "error"] == (
+        f"column '{column}': not valid UTF-8 (byte 0xe9 at character 4); save the table as UTF-8"
+    )
+    assert frame["prediction"].isna().tolist() == [i == 1 for i in range(len(frame))]
+    scores = trained.predictor.evaluate(path, base_dir=trained.data_dir)
+    assert scores["bad_rows"] == 1 and scores["rows"] == len(frame)
