@@ -86,7 +86,7 @@ LABEL_COLUMNS = {"digit": "categorical", "prompt": "ignore", "sound": "ignore"}
 
 
 def generator_config(
-    folder: Path, epochs: int, widths: list[int], condition: str = "words"
+    folder: Path, epochs: int, widths: list[int], condition: str = "words", scale_shift: bool = False
 ) -> dict[str, Any]:
     columns = (
         {"prompt": "text", "sound": "audio", "digit": "ignore"} if condition == "words" else LABEL_COLUMNS
@@ -123,6 +123,7 @@ def generator_config(
                 "ema_decay": 0.995,
                 "sampling_steps": 20,
                 "guidance_scale": 3.0,
+                "scale_shift": scale_shift,
             },
         },
         "training": {
@@ -131,7 +132,7 @@ def generator_config(
             "lr": 2e-3,
             "patience": None,
             **QUIET,
-            "output_dir": str(OUT / f"generator_run-{condition}"),
+            "output_dir": str(OUT / f"generator_run-{condition}{'-ss' if scale_shift else ''}"),
         },
     }
 
@@ -185,6 +186,8 @@ def score(generator: Predictor, judge: Predictor, folder: Path, n: int, conditio
     grid = grid.loc[grid.index.repeat(2)].reset_index(drop=True)
     grid_images = torch.cat([images for _, images in iter_generate(generator, grid, 256)])
     name = "image_generation_digits_label.png" if by_label else "image_generation_digits.png"
+    if generator.fitted.model.task.config.scale_shift:  # type: ignore[union-attr]
+        name = name.replace(".png", "_scale_shift.png")
     save_grid(grid_images, FIGURES / name, columns=6)
     return {
         "conditional_accuracy": float(hits.mean()),
@@ -212,6 +215,7 @@ if __name__ == "__main__":
     parser.add_argument("--sampling-steps", type=int, help="DDIM steps when scoring (default: the bundle's)")
     parser.add_argument("--score-only", action="store_true", help="score the saved judge and generator")
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
+    parser.add_argument("--scale-shift", action="store_true", help="AdaGN conditioning (scale_shift)")
     parser.add_argument(
         "--condition", choices=["words", "label"], default="words", help="words and sounds, or the digit"
     )
@@ -231,14 +235,18 @@ if __name__ == "__main__":
             folder, args.judge_epochs
         )
     print(json.dumps(results), flush=True)
-    bundle = "generator" if args.condition == "words" else "generator-label"
+    bundle = ("generator" if args.condition == "words" else "generator-label") + (
+        "-ss" if args.scale_shift else ""
+    )
     if args.score_only:
         generator = Predictor.load(OUT / bundle)
         results["generator_valid"] = generator.fitted.metrics["valid"]
         results["generator_train_seconds"] = generator.fitted.metrics["training"]["seconds"]
     else:
         started = time.perf_counter()
-        generator = Predictor(config=generator_config(folder, args.epochs, args.widths, args.condition)).fit()
+        generator = Predictor(
+            config=generator_config(folder, args.epochs, args.widths, args.condition, args.scale_shift)
+        ).fit()
         results["generator_train_seconds"] = time.perf_counter() - started
         results["generator_valid"] = generator.fitted.metrics["valid"]
         generator.save(OUT / bundle)
@@ -247,7 +255,5 @@ if __name__ == "__main__":
     results["guidance_scale"] = generator.fitted.model.task.sampling["guidance_scale"]  # type: ignore[index]
     results["sampling_steps"] = generator.fitted.model.task.sampling["steps"]  # type: ignore[index]
     results.update(score(generator, judge, folder, args.eval_images, args.condition))
-    (OUT / f"results_generation_{args.condition}_g{results['guidance_scale']:g}.json").write_text(
-        json.dumps(results, indent=2)
-    )
+    (OUT / f"results_{bundle}_g{results['guidance_scale']:g}.json").write_text(json.dumps(results, indent=2))
     print(json.dumps(results, indent=2))

@@ -41,6 +41,7 @@ class Denoiser(nn.Module):
         layers_per_block: int,
         attention: bool,
         norm_groups: int,
+        scale_shift: bool = False,
     ) -> None:
         from diffusers import UNet2DModel  # the `generate` extra, imported on first use
 
@@ -68,6 +69,7 @@ class Denoiser(nn.Module):
             norm_num_groups=norm_groups,
             attention_head_dim=8,
             class_embed_type="identity",
+            resnet_time_scale_shift="scale_shift" if scale_shift else "default",
         )
         embed_dim = widths[0] * 4  # UNet2DModel's time-embedding width
         self.condition = nn.Sequential(

@@ -50,6 +50,11 @@ class ImageGenerationConfig(TaskConfig):
     layers_per_block: int = Field(1, ge=1, description="ResNet blocks per UNet level")
     attention: bool = Field(False, description="self-attention at the UNet's lowest resolution")
     norm_groups: int = Field(8, ge=1, description="GroupNorm groups (divide every width)")
+    scale_shift: bool = Field(
+        False,
+        description="the time + condition embedding scales and shifts each block's normalised features"
+        " (AdaGN) instead of being added to them",
+    )
     num_train_timesteps: int = Field(1000, ge=10, description="diffusion steps of the DDPM schedule")
     beta_schedule: Literal["linear", "scaled_linear", "squaredcos_cap_v2"] = Field(
         "squaredcos_cap_v2", description="noise schedule (diffusers name)"
@@ -93,6 +98,7 @@ class ImageGenerationTask(Task):
             config.layers_per_block,
             config.attention,
             config.norm_groups,
+            config.scale_shift,
         )
         self.ema = copy.deepcopy(self.denoiser).requires_grad_(False) if config.ema_decay > 0 else None
         self.register_buffer("ema_updates", torch.zeros((), dtype=torch.long))

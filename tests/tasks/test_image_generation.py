@@ -190,3 +190,16 @@ def test_nearest_training_distance_and_probe() -> None:
     y = (x[:, 0] > 0).astype(int)
     assert linear_probe_score(x[:100], y[:100], x[100:], y[100:]) > 0.95
     assert linear_probe_score(x[:100], rng.integers(0, 2, 100), x[100:], rng.integers(0, 2, 100)) < 0.8
+
+
+def test_scale_shift_conditioning_builds_trains_and_reloads(kinds_table: Path, tmp_path: Path) -> None:
+    """``scale_shift: true`` makes the UNet's blocks scale and shift their normalised features by
+    the time + condition embedding (AdaGN); the option survives the bundle."""
+    predictor = Predictor(config=_config(tmp_path, epochs=1, scale_shift=True)).fit(kinds_table)
+    unet = predictor.fitted.model.task.denoiser.unet  # type: ignore[union-attr]
+    assert unet.config.resnet_time_scale_shift == "scale_shift"
+    prompts = pd.DataFrame({"word": ["the left half", "the top half"]})
+    first = predictor.predict(prompts)["prediction"].tolist()
+    loaded = Predictor.load(predictor.save(tmp_path / "bundle"))
+    assert loaded.fitted.model.task.denoiser.unet.config.resnet_time_scale_shift == "scale_shift"  # type: ignore[union-attr]
+    assert loaded.predict(prompts)["prediction"].tolist() == first
