@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +48,7 @@ MARK_ERRORS = "polyfuse-mark"
 U+100000 + byte (pandas' strings cannot hold Python's lone surrogates), which
 :func:`undecodable_message` finds and names."""
 _MARK_BASE = 0x100000
+_MARKED = re.compile(f"[{chr(_MARK_BASE + 0x80)}-{chr(_MARK_BASE + 0xFF)}]")
 
 
 def _mark_undecodable(error: UnicodeError) -> tuple[str, int]:
@@ -64,11 +66,11 @@ def undecodable_message(value: Any) -> str | None:
     byte that is not UTF-8 and where (the message itself holds no marker)."""
     if not isinstance(value, str) or value.isascii():
         return None
-    for position, char in enumerate(value):
-        if _MARK_BASE + 0x80 <= ord(char) <= _MARK_BASE + 0xFF:
-            byte = ord(char) - _MARK_BASE
-            return f"not valid UTF-8 (byte 0x{byte:02x} at character {position + 1}); save the table as UTF-8"
-    return None
+    found = _MARKED.search(value)
+    if found is None:
+        return None
+    byte = ord(found.group()) - _MARK_BASE
+    return f"not valid UTF-8 (byte 0x{byte:02x} at character {found.start() + 1}); save the table as UTF-8"
 
 
 class TableError(ValueError):
