@@ -83,7 +83,7 @@ def _scatter(latent: np.ndarray, labels: np.ndarray, path: Path) -> None:
 def av_part(
     results: dict[str, Any], judge_dir: Path | None, epochs: int, variational: str = "product"
 ) -> None:
-    from avdigits import build_tables
+    from avdigits import LOG_MEL, build_tables
 
     folder = build_tables("clean")
     config = {
@@ -93,13 +93,7 @@ def av_part(
             "columns": {"photo": "image", "sound": "audio"},
             "processors": {
                 "image": {"size": 28, "mode": "L"},
-                "audio": {
-                    "sample_rate": 8000,
-                    "max_seconds": 1.0,
-                    "n_mels": 40,
-                    "n_fft": 256,
-                    "hop_length": 80,
-                },
+                "audio": LOG_MEL,
             },
         },
         "model": {

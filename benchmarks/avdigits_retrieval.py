@@ -31,7 +31,7 @@ import torch
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
-from avdigits import OUT, build_tables  # noqa: E402
+from avdigits import LOG_MEL, OUT, build_tables  # noqa: E402
 
 from polyfuse import Predictor  # noqa: E402
 
@@ -47,13 +47,7 @@ def config(folder: Path, epochs: int) -> dict[str, Any]:
             "columns": {"photo": "image", "sound": "audio", "label": "ignore"},
             "processors": {
                 "image": {"size": 28, "mode": "L"},
-                "audio": {
-                    "sample_rate": 8000,
-                    "max_seconds": 1.0,
-                    "n_mels": 40,
-                    "n_fft": 256,
-                    "hop_length": 80,
-                },
+                "audio": LOG_MEL,
             },
         },
         "model": {

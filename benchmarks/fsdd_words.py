@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -28,16 +29,15 @@ from typing import Any
 import pandas as pd
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from avdigits import LOG_MEL
+
 from polyfuse import Predictor
 
 FSDD = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "fsdd"
 WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 AUDIO = {
-    "sample_rate": 8000,
-    "max_seconds": 1.0,
-    "n_mels": 40,
-    "n_fft": 256,
-    "hop_length": 80,
+    **LOG_MEL,
     "augment": True,
     "freq_mask": 6,
     "time_mask": 10,
