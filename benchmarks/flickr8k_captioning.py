@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -42,7 +43,7 @@ def load(data: Path, valid_images: int, seed: int) -> tuple[pd.DataFrame, pd.Dat
     return tuple(f[["image", "caption"]].reset_index(drop=True) for f in (train, valid, dev))  # type: ignore[return-value]
 
 
-def config(decoder: str, epochs: int, out: Path) -> dict[str, Any]:
+def config(decoder: str, epochs: int, out: Path, primary_metric: str = "bleu4_score") -> dict[str, Any]:
     return {
         "data": {"label": "caption", "columns": {"image": "image"}},
         "model": {
@@ -54,7 +55,7 @@ def config(decoder: str, epochs: int, out: Path) -> dict[str, Any]:
                 "min_frequency": 5,
                 "max_length": 24,
                 "label_smoothing": 0.1,
-                "primary_metric": "bleu4_score",
+                "primary_metric": primary_metric,
                 "decoding": {"strategy": "beam", "beam_size": 3, "length_penalty": 0.6},
             },
         },
@@ -75,11 +76,13 @@ def config(decoder: str, epochs: int, out: Path) -> dict[str, Any]:
 
 
 def decode_dev(
-    predictor: Predictor, images: pd.DataFrame, strategy: str, beam: int
+    predictor: Predictor, images: pd.DataFrame, strategy: str, beam: int, no_repeat: int = 0
 ) -> tuple[float, pd.DataFrame]:
     """Captions of one row per image and the images per second of ``predict``, decoding from the
     cached EfficientNet grids (what training read) or, with raw inputs, from the image files."""
-    predictor.fitted.model.task.set_decoding(strategy=strategy, beam_size=beam)  # type: ignore[operator]
+    predictor.fitted.model.task.set_decoding(  # type: ignore[operator]
+        strategy=strategy, beam_size=beam, no_repeat_ngram=no_repeat
+    )
     start = time.perf_counter()
     frame = predictor.predict(images)
     return len(images) / (time.perf_counter() - start), frame
@@ -153,6 +156,15 @@ def precompute(images: list[str], chunk: int = 100) -> None:
         )
 
 
+def parse_decoding(name: str) -> tuple[str, int, int]:
+    """``greedy`` / ``beam5`` / ``beam5nr3`` -> (strategy, beam width, no-repeat n-gram size)."""
+    match = re.fullmatch(r"(greedy|beam)(\d*)(?:nr(\d+))?", name)
+    if match is None:
+        raise SystemExit(f"--decodings: {name!r} is not greedy, beamN or beamNnrM")
+    strategy, beam, no_repeat = match.groups()
+    return strategy, int(beam or 1), int(no_repeat or 0)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("/work/shared/data/flickr8k"))
@@ -166,6 +178,10 @@ def main() -> None:
     parser.add_argument("--dev-images", type=int, default=0, help="score only this many (0 = all)")
     parser.add_argument("--speed-images", type=int, default=50, help="raw images timed end to end")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--primary-metric", default="bleu4_score", help="validation metric for selection")
+    parser.add_argument(
+        "--decodings", default="greedy,beam3", help="dev decodings, e.g. greedy,beam3,beam5,beam5nr3"
+    )
     parser.add_argument("--nn", action="store_true", help="also score the nearest-neighbour baseline")
     parser.add_argument("--precompute", action="store_true", help="only embed the images (cache)")
     parser.add_argument("--out", type=Path, default=Path("runs/flickr8k"))
@@ -186,7 +202,8 @@ def main() -> None:
         precompute(order)
         return
     start = time.perf_counter()
-    predictor = Predictor(config=config(args.decoder, args.epochs, args.out)).fit(train, valid)
+    predictor = Predictor(config=config(args.decoder, args.epochs, args.out, args.primary_metric))
+    predictor.fit(train, valid)
     seconds = time.perf_counter() - start
     metrics = predictor.fitted.metrics
     print(
@@ -199,13 +216,14 @@ def main() -> None:
     dev_images = dev.drop_duplicates("image")[["image"]].reset_index(drop=True)
     raw_inputs = predictor.fitted.inputs
     predictor.fitted.inputs = cached_inputs(predictor, dev_images)
-    for strategy, beam in (("greedy", 1), ("beam", 3)):
-        rate, frame = decode_dev(predictor, dev_images, strategy, beam)
+    for name in args.decodings.split(","):
+        strategy, beam, no_repeat = parse_decoding(name)
+        rate, frame = decode_dev(predictor, dev_images, strategy, beam, no_repeat)
         frame["image"] = dev_images["image"]
-        result = {"decoder": args.decoder, "decoding": f"{strategy}{beam if beam > 1 else ''}"}
+        result = {"decoder": args.decoder, "decoding": name}
         result.update({"decoder_images_per_second": round(rate, 1), **scores(frame, dev)})
         print(json.dumps(result))
-        frame.head(30).to_csv(args.out / f"{args.decoder}-{strategy}-samples.csv", index=False)
+        frame.head(30).to_csv(args.out / f"{args.decoder}-{name}-samples.csv", index=False)
     predictor.fitted.inputs = raw_inputs
     sample = dev_images.head(args.speed_images)
     for strategy, beam in (("greedy", 1), ("beam", 3)):

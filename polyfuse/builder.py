@@ -75,11 +75,15 @@ def build_target(schema: Schema, task: TaskConfig) -> TargetProcessor | None:
 
 def task_spec(spec: InputSpec) -> dict[str, Any]:
     """What a task's decoders know of an input: its processor's output spec, its modality and,
-    for images, the per-channel mean/std the pixels were normalised with."""
+    for images, the per-channel mean/std the pixels were normalised with; for polyfuse's own text
+    processor, its vocabulary (tokens in id order)."""
     values = {**spec.processor.output_spec(), "modality": spec.modality}
     for key in ("mean", "std"):
         if spec.modality == "image" and getattr(spec.processor, f"{key}_", None) is not None:
             values[key] = list(getattr(spec.processor, f"{key}_"))
+    vocabulary = getattr(spec.processor, "vocabulary", None)
+    if spec.modality == "text" and callable(vocabulary):
+        values["vocabulary"] = vocabulary()  # the text decoder turns ids back into words
     return values
 
 

@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader
 from polyfuse._progress import progress_bar
 from polyfuse.data.batch import Batch
 from polyfuse.data.dataset import EncodedRows, RowError, RowsDataset, make_collate
+from polyfuse.data.tables import Table
 from polyfuse.tasks import StepOutputs, concat_outputs
 
 if TYPE_CHECKING:
@@ -93,11 +94,46 @@ def prediction_frame(
 ) -> pd.DataFrame:
     """``row``, the task's prediction columns and ``error``, one row per table row, in row order."""
     outputs = run_steps(fitted, encoded, batch_size, progress=progress)
-    frame = fitted.model.task.to_frame(outputs, proba) if len(outputs[ROW]) else pd.DataFrame()
-    frame.insert(0, ROW, outputs[ROW].numpy())
+    return _frame(fitted, outputs, encoded.errors, proba)
+
+
+def pipelined_prediction_frame(
+    fitted: Fitted,
+    table: Table,
+    encode: Callable[[Table], EncodedRows],
+    batch_size: int,
+    proba: bool = False,
+    progress: bool = False,
+) -> pd.DataFrame:
+    """:func:`prediction_frame` of ``table``, a slice of ``batch_size`` rows at a time: the model
+    runs one slice in a worker thread while this thread decodes the next (torch releases the GIL),
+    so decoding and the model overlap on two cores. The same rows, batches of at most
+    ``batch_size``, the same frame as decoding the whole table first."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    frame = table.frame
+    starts = range(0, len(frame), batch_size)
+    if len(starts) < 2:
+        return prediction_frame(fitted, encode(table), batch_size, proba, progress)
+    pending, errors = [], []
+    with ThreadPoolExecutor(1, thread_name_prefix="polyfuse-predict") as model_thread:
+        for start in progress_bar(starts, progress, total=len(starts), unit="batch", desc="predicting"):
+            part = encode(Table(frame.iloc[start : start + batch_size], table.base_dir, table.source))
+            errors += part.errors
+            if part.index:
+                pending.append(model_thread.submit(run_steps, fitted, part, batch_size))
+        outputs = concat_outputs([future.result() for future in pending]) if pending else None
+    return _frame(fitted, outputs, errors, proba)
+
+
+def _frame(fitted: Fitted, outputs: StepOutputs | None, errors: list[RowError], proba: bool) -> pd.DataFrame:
+    """The prediction frame of ``outputs`` (``None``: no good row) and the bad rows' errors."""
+    has_rows = outputs is not None and len(outputs[ROW])
+    frame = fitted.model.task.to_frame(outputs, proba) if has_rows else pd.DataFrame()  # type: ignore[arg-type]
+    frame.insert(0, ROW, outputs[ROW].numpy() if has_rows else np.zeros(0, dtype=np.int64))  # type: ignore[index]
     frame["error"] = None
-    errors = error_frame(encoded.errors)
-    parts = [frame, errors] if len(errors) else [frame]  # an empty part would make `row` float
+    bad = error_frame(errors)
+    parts = [frame, bad] if len(bad) else [frame]  # an empty part would make `row` float
     return pd.concat(parts, ignore_index=True).sort_values(ROW, ignore_index=True)
 
 

@@ -190,8 +190,9 @@ class Predictor:
         for number, table in enumerate(iter_table(data, chunk_rows, base_dir, keep_undecodable=True)):
             if number == 0:  # a missing or misspelt input column would mask that input in every row
                 check_prediction_columns(list(table.frame.columns), fitted.input_columns, table.source)
-            encoded = encode_rows(table, fitted.inputs, progress=progress, desc="reading")
-            yield inference.prediction_frame(fitted, encoded, size, proba, progress)
+            yield inference.pipelined_prediction_frame(
+                fitted, table, lambda part: encode_rows(part, fitted.inputs), size, proba, progress
+            )
 
     def predict_one(self, row: dict[str, Any], proba: bool = False) -> dict[str, Any]:
         """One row (a dict of column -> value) -> a dict of :meth:`predict`'s columns for it.

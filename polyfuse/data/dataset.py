@@ -9,9 +9,7 @@ the batch.
 from __future__ import annotations
 
 import os
-import time
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +17,7 @@ import torch
 from torch.utils.data import Dataset
 
 from polyfuse._progress import progress_bar
+from polyfuse.data._chunks import _run_chunks
 from polyfuse.data.batch import Batch
 from polyfuse.data.processors.base import BadValueError, Features, Processor, is_missing
 from polyfuse.data.schema import TABULAR
@@ -162,38 +161,40 @@ def encode_rows(
     threads: int | None = None,
     keep_features: bool = True,
 ) -> EncodedRows:
-    """Transform every row of ``table``, in threads when rows are slow to decode (:func:`_run_rows`).
+    """Transform every row of ``table``, a chunk of rows at a time, each input's chunk in one
+    :meth:`~polyfuse.data.processors.base.Processor.transform_many` call; in threads when rows are
+    slow to decode (:func:`_run_chunks`).
 
     Rows that name the same image or audio file share its decoded tensors: a table of ten
     questions per image holds each image once. With ``keep_features=False`` rows are only
     checked (for tables decoded lazily later), and nothing is shared.
     """
-    records: list[dict[str, Any]] = table.frame.to_dict("records")  # type: ignore[assignment]
-    positions = list(table.frame.index)
+    frame = table.frame
+    count = len(frame)
+    positions = list(frame.index)
+    names = {c for spec in inputs for c in spec.columns}
+    cells = {c: frame[c].tolist() if c in frame.columns else [None] * count for c in names}
+    records: list[dict[str, Any]] | None = None
+    if target is not None:
+        records = frame.to_dict("records")  # type: ignore[assignment]
     memo: MediaMemo | None = {} if keep_features else None
 
-    def work(i: int) -> tuple[RowFeatures, list[tuple[str, str]], Any]:
-        features, errors = transform_row(records[i], inputs, table.base_dir, strict_missing, memo)
-        encoded_target = None
-        bad_target = (
-            [(c, m) for c in target.columns if (m := undecodable_message(records[i].get(c)))]
-            if target
-            else []
-        )
-        if bad_target:
-            errors += bad_target
-        elif target is not None:
-            try:
-                encoded_target = target.encode(target.resolve(target.value(records[i]), table.base_dir))
-            except BadValueError as error:
-                errors.append((error.column or ", ".join(target.columns), str(error)))
-        return features, errors, encoded_target
+    def work(start: int, stop: int) -> list[tuple[RowFeatures, list[tuple[str, str]], Any]]:
+        features: list[RowFeatures] = [{} for _ in range(start, stop)]
+        errors: list[list[tuple[str, str]]] = [[] for _ in range(start, stop)]
+        for spec in inputs:
+            _transform_chunk(spec, cells, start, stop, table.base_dir, strict_missing, memo, features, errors)
+        targets = [None] * (stop - start)
+        if target is not None and records is not None:
+            for k in range(stop - start):
+                targets[k] = _encode_target(target, records[start + k], table.base_dir, errors[k])
+        return list(zip(features, errors, targets, strict=True))
 
     results = list(
         progress_bar(
-            _run_rows(work, len(records), threads),
+            _run_chunks(work, count, threads),
             progress,
-            total=len(records),
+            total=count,
             desc=desc,
             unit="row",
             leave=False,
@@ -212,39 +213,87 @@ def encode_rows(
     return encoded
 
 
-PROBE_ROWS = 32
-"""Rows decoded one after another first, to time what a row costs."""
-THREADED_ROW_SECONDS = 1e-3
-"""Rows slower than this (large JPEGs, audio) are decoded in threads: their decoders release the
-GIL for long enough to run in parallel. Faster rows (small PNGs, short texts, numbers) are
-mostly Python work, and threads only contend for the GIL: measured on 32 px PNG + text + number
-rows, 3,578 rows/s in one thread against 1,076 with eight threads and 2,216 with two."""
-CHUNK_ROWS = 16
+def _transform_chunk(
+    spec: InputSpec,
+    cells: dict[str, list[Any]],
+    start: int,
+    stop: int,
+    base_dir: Any,
+    strict_missing: bool,
+    memo: MediaMemo | None,
+    features: list[RowFeatures],
+    errors: list[list[tuple[str, str]]],
+) -> None:
+    """One input of rows ``start:stop``: checks, then one ``transform_many``; fills ``features``
+    and ``errors`` (one entry per row of the chunk), as :func:`transform_row` would row by row."""
+    usable: list[int] = []
+    for k in range(stop - start):
+        row_errors = errors[k]
+        bad = False
+        for column in spec.columns:
+            cell = cells[column][start + k]
+            if strict_missing and is_missing(cell):
+                row_errors.append((column, "the cell is empty"))
+            message = undecodable_message(cell)
+            if message:
+                row_errors.append((column, message))
+                bad = True
+        if bad:
+            features[k][spec.name] = None
+        else:
+            usable.append(k)
+    values: list[Any]
+    if spec.name == TABULAR:
+        values = [{c: cells[c][start + k] for c in spec.columns} for k in usable]
+    else:
+        source = cells[spec.columns[0]]
+        media = spec.modality in ("image", "audio")
+        values = [resolve_media(source[start + k], base_dir) if media else source[start + k] for k in usable]
+    for k, result in zip(usable, _transform_many(spec, values, memo), strict=True):
+        if isinstance(result, BadValueError):
+            errors[k].append((result.column or spec.columns[0], str(result)))
+            features[k][spec.name] = None
+        else:
+            features[k][spec.name] = result
 
 
-def _run_rows(work: Callable[[int], Any], count: int, threads: int | None) -> Iterator[Any]:
-    """``work(i)`` for ``i`` in ``range(count)``, in order; in threads only when rows are slow.
+def _transform_many(
+    spec: InputSpec, values: list[Any], memo: MediaMemo | None
+) -> list[Features | BadValueError | None]:
+    """``spec.processor.transform_many(values)``; media files already in ``memo`` (from an
+    earlier row) are reused, and each new file is decoded once and remembered, errors too."""
+    if memo is None or spec.modality not in ("image", "audio"):
+        return spec.processor.transform_many(values)
+    keys = [(spec.name, str(v)) if _is_media_path(spec, v) else None for v in values]
+    new: dict[tuple[str, str], Any] = {}
+    for key, value in zip(keys, values, strict=True):
+        if key is not None and key not in memo:
+            new.setdefault(key, value)
+    others = [i for i, key in enumerate(keys) if key is None]
+    decoded = spec.processor.transform_many([*new.values(), *(values[i] for i in others)])
+    memo.update(zip(new, decoded[: len(new)], strict=True))
+    results: list[Features | BadValueError | None] = [None] * len(values)
+    for i, result in zip(others, decoded[len(new) :], strict=True):
+        results[i] = result
+    for i, key in enumerate(keys):
+        if key is not None:
+            results[i] = memo[key]
+    return results
 
-    ``threads``: 1 forces one thread; ``None`` lets the first :data:`PROBE_ROWS` rows decide
-    (threads: ``min(8, cpu_count)``).
-    """
-    workers = threads or min(8, os.cpu_count() or 1)
-    probe = min(count, PROBE_ROWS)
-    started = time.perf_counter()
-    for i in range(probe):
-        yield work(i)
-    slow = probe and (time.perf_counter() - started) / probe > THREADED_ROW_SECONDS
-    if workers < 2 or count - probe <= CHUNK_ROWS or not (slow or threads):
-        for i in range(probe, count):
-            yield work(i)
-        return
 
-    def chunk(start: int) -> list[Any]:
-        return [work(i) for i in range(start, min(start + CHUNK_ROWS, count))]
-
-    with ThreadPoolExecutor(workers) as pool:
-        for rows in pool.map(chunk, range(probe, count, CHUNK_ROWS)):
-            yield from rows
+def _encode_target(
+    target: TargetProcessor, record: dict[str, Any], base_dir: Any, errors: list[tuple[str, str]]
+) -> Any:
+    """The row's encoded target, or ``None`` with its problem appended to ``errors``."""
+    bad = [(c, m) for c in target.columns if (m := undecodable_message(record.get(c)))]
+    if bad:
+        errors += bad
+        return None
+    try:
+        return target.encode(target.resolve(target.value(record), base_dir))
+    except BadValueError as error:
+        errors.append((error.column or ", ".join(target.columns), str(error)))
+        return None
 
 
 def _row_seed(seed: int, epoch: int, index: int) -> int:

@@ -2,9 +2,9 @@
 
 ``model.task: {type: autoencoder}`` needs no label: the targets are the inputs themselves (the
 batch's features). Each reconstructed input gets a decoder from :mod:`polyfuse.tasks.input_decoders`
-(image: ``mlp`` or ``deconv``; audio: ``mlp`` to a log-mel; tabular: ``mlp``) and its own loss term,
-``{input}_reconstruction_loss``. Text inputs are read (encoded and fused) but not rebuilt: text
-reconstruction belongs to the text-generation decoder, which is not part of this task yet.
+(image: ``mlp`` or ``deconv``; audio: ``mlp`` to a log-mel; tabular: ``mlp``; text: ``rnn``, a
+GRU language model that writes the text back) and its own loss term, ``{input}_reconstruction_loss``.
+Text inputs of a pretrained text encoder are read (encoded and fused) but not rebuilt.
 
 ``variational``:
 
@@ -47,6 +47,7 @@ from polyfuse.tasks.base import ModelDims, StepOutputs, Task, TaskConfig
 from polyfuse.tasks.input_decoders import InputDecoder, create_input_decoder, decoder_modalities
 from polyfuse.tasks.input_decoders._image import ImageDecoder
 from polyfuse.tasks.input_decoders.base import mlp
+from polyfuse.tasks.input_decoders.text_rnn import TextRnnDecoder
 
 if TYPE_CHECKING:
     from polyfuse.model import Fused
@@ -67,7 +68,7 @@ class AutoencoderConfig(TaskConfig):
     decoders: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description="decoder options keyed by modality or input, e.g. {image: {type: mlp,"
-        " hidden_dims: [64, 128]}} (image: mlp|deconv, audio: mlp, tabular: mlp)",
+        " hidden_dims: [64, 128]}} (image: mlp|deconv, audio: mlp, tabular: mlp, text: rnn)",
     )
     variational: Literal["none", "product", "mixture"] = Field(
         "none", description="none, or a VAE whose posterior is a product (MVAE) or mixture (MMVAE) of experts"
@@ -208,7 +209,7 @@ class AutoencoderTask(Task):
             recon = outputs[f"reconstruction/{name}"]
             outputs[f"row_loss/{name}"] = decoder.row_loss(recon, batch.inputs[name]).float()
             outputs[f"present/{name}"] = batch.present[name]
-            if isinstance(decoder, ImageDecoder):
+            if isinstance(decoder, ImageDecoder | TextRnnDecoder):
                 outputs[f"truth/{name}"] = decoder.truth(batch.inputs[name])
         return outputs
 
@@ -227,6 +228,11 @@ class AutoencoderTask(Task):
                 recon = outputs[f"reconstruction/{name}"][present]
                 truth = outputs[f"truth/{name}"][present]
                 metrics.update(image_reconstruction_metrics(recon, truth, prefix=name))
+            if isinstance(decoder, TextRnnDecoder) and present.any():
+                written = decoder.text(decoder.generate(outputs[f"reconstruction/{name}"][present]))
+                truth_text = decoder.text(outputs[f"truth/{name}"][present])
+                matches = [w == t for w, t in zip(written, truth_text, strict=True)]
+                metrics[f"{name}_exact_match_score"] = sum(matches) / len(matches)
         metrics["reconstruction_loss"] = total
         return metrics
 
@@ -257,18 +263,26 @@ def _rebuilt_inputs(config: AutoencoderConfig, specs: dict[str, dict[str, Any]])
         if cannot:
             raise ValueError(
                 f"no decoder rebuilds {cannot} ({', '.join(specs[n]['modality'] for n in cannot)});"
-                f" decoders exist for {', '.join(sorted(can))} (text reconstruction is not available yet)"
+                f" decoders exist for {', '.join(sorted(can))}"
             )
         return sorted(config.inputs)
-    rebuilt = sorted(n for n, s in specs.items() if s["modality"] in can)
+    rebuilt = sorted(n for n, s in specs.items() if s["modality"] in can and _rebuildable(s))
     skipped = sorted(set(specs) - set(rebuilt))
     if skipped:
-        log.info("autoencoder: %s are read but not rebuilt (no decoder for their modality)", skipped)
+        log.info(
+            "autoencoder: %s are read but not rebuilt (no decoder for their modality or processor)", skipped
+        )
     if not rebuilt:
         raise ValueError(
             f"the autoencoder has nothing to rebuild: decoders exist for {', '.join(sorted(can))}"
         )
     return rebuilt
+
+
+def _rebuildable(spec: dict[str, Any]) -> bool:
+    """Whether an input is rebuilt by default: a text input only with its vocabulary (polyfuse's
+    own text processor; a pretrained one's tokens are not decoded back)."""
+    return spec["modality"] != "text" or bool(spec.get("vocabulary"))
 
 
 __all__ = ["AutoencoderConfig", "AutoencoderTask", "InputDecoder"]

@@ -147,12 +147,35 @@ def test_experts_algebra() -> None:
     assert float(kl_to_prior(torch.zeros(2), torch.zeros(2))) == 0.0
 
 
-def test_text_inputs_are_read_but_not_rebuilt(kinds_table: Path, tmp_path: Path) -> None:
+def test_text_inputs_are_rebuilt_word_for_word(kinds_table: Path, tmp_path: Path) -> None:
+    """The text decoder writes each row's sentence back from the latent (it names one of four
+    kinds) and reports its exact match; ``inputs`` can ask for the text alone."""
     config = _config(
-        tmp_path, {"latent_dim": 2}, {"word": "text", "kind": "ignore", "level": "ignore"}, epochs=1
+        tmp_path, {"latent_dim": 4}, {"word": "text", "kind": "ignore", "level": "ignore"}, epochs=40
     )
     predictor = Predictor(config=config).fit(kinds_table)
-    assert list(predictor.fitted.model.task.decoders) == ["image"]
+    assert sorted(predictor.fitted.model.task.decoders) == ["image", "word"]
+    assert predictor.fitted.metrics["valid"]["word_exact_match_score"] >= 0.9
+    written = predictor.predict(kinds_table)["reconstruction_word"]
+    assert (written == pd.read_csv(kinds_table)["word"]).mean() >= 0.9, list(written[:8])
     config["model"]["task"]["inputs"] = ["word"]
-    with pytest.raises(ValueError, match="text reconstruction is not available"):
-        Predictor(config=config).fit(kinds_table)
+    config["training"]["epochs"] = 1
+    only_text = Predictor(config=config).fit(kinds_table)
+    assert list(only_text.fitted.model.task.decoders) == ["word"]
+
+
+def test_text_decoder_teacher_forcing_targets() -> None:
+    """Inputs are BOS + the tokens, targets the tokens + EOS, padding masked out of the loss."""
+    from polyfuse.tasks.input_decoders.text_rnn import TextRnnDecoder, TextRnnDecoderConfig
+
+    spec = {"vocabulary": ["[PAD]", "[UNK]", "a", "##b", "c"], "pad_id": 0, "max_length": 4}
+    decoder = TextRnnDecoder(TextRnnDecoderConfig(type="text/rnn"), spec, latent_dim=3)
+    ids = torch.tensor([[2, 3, 4], [4, 0, 0]])
+    features = {"ids": ids, "mask": ids > 0}
+    inputs, targets, keep = decoder._teacher_forcing(features)
+    assert inputs.tolist() == [[5, 2, 3, 4], [5, 4, 0, 0]]
+    assert targets.tolist() == [[2, 3, 4, 6], [4, 6, 0, 0]]
+    assert keep.tolist() == [[True] * 4, [True, True, False, False]]
+    assert decoder.text(torch.tensor([[2, 3, 4, 0]])) == ["ab c"]
+    assert decoder.row_loss(torch.zeros(2, 3), features).shape == (2,)
+    assert decoder.generate(torch.zeros(2, 3)).shape[1] <= 4

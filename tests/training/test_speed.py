@@ -158,7 +158,7 @@ def _calls(seconds: float, count: int, threads: int | None) -> tuple[list[int], 
     import threading
     import time
 
-    from polyfuse.data.dataset import _run_rows
+    from polyfuse.data._chunks import _run_rows
 
     names: set[str] = set()
 
@@ -198,3 +198,29 @@ def test_small_tables_with_audio_get_the_small_audio_cnn(tmp_path: Path) -> None
     assert "sound" not in choose_defaults(config, [spec], large)[0].model.encoders
     configured = parse_config({"data": {"label": "label"}, "model": {"encoders": {"audio": {"type": "cnn"}}}})
     assert "sound.encoder" not in choose_defaults(configured, [spec], small)[1]
+
+
+def test_pipelined_prediction_equals_decoding_the_whole_table_first(trained: Any) -> None:
+    """predict decodes slice k+1 while the model runs slice k; its frame (rows, order, errors,
+    probabilities) is the one of decoding every row first and then running the model."""
+    from polyfuse import inference
+    from polyfuse.data.dataset import encode_rows
+    from polyfuse.data.tables import Table
+
+    predictor = Predictor.load(trained.bundle)
+    predictor.config.inference.batch_size = 7
+    frame = pd.read_csv(trained.data_dir / "table.csv", keep_default_na=False)
+    frame.loc[3, "photo"] = "no/such.png"
+    frame.loc[10, "photo"] = "no/other.png"
+    table = Table(frame, trained.data_dir, "t.csv")
+    fitted = predictor.fitted
+    piped = inference.pipelined_prediction_frame(
+        fitted, table, lambda part: encode_rows(part, fitted.inputs), 7, proba=True
+    )
+    whole = inference.prediction_frame(fitted, encode_rows(table, fitted.inputs), 7, proba=True)
+    assert len(frame) > 3 * 7 and list(piped["row"]) == list(range(len(frame)))
+    pd.testing.assert_frame_equal(piped, whole)
+    assert "no/such.png" in piped["error"][3] and piped["prediction"].notna().sum() == len(frame) - 2
+    clean = Table(pd.read_csv(trained.data_dir / "table.csv", keep_default_na=False), trained.data_dir, "t")
+    expected = inference.prediction_frame(fitted, encode_rows(clean, fitted.inputs), 7)
+    pd.testing.assert_frame_equal(predictor.predict(trained.data_dir / "table.csv"), expected)

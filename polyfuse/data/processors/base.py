@@ -40,10 +40,12 @@ def is_missing(value: Any) -> bool:
     """True for None, NaN, empty or whitespace-only strings and empty bytes."""
     if value is None:
         return True
-    if isinstance(value, float) and math.isnan(value):
-        return True
-    if isinstance(value, (str, bytes)) and not value.strip():
-        return True
+    if isinstance(value, float):  # (numpy's float64 too)
+        return math.isnan(value)
+    if isinstance(value, (str, bytes)):
+        return not value.strip()
+    if isinstance(value, (int, list, tuple, dict)):  # (bool too); the common cases skip pandas
+        return False
     try:
         import pandas as pd
 
@@ -66,6 +68,21 @@ class Processor(ABC):
     @abstractmethod
     def transform(self, value: Any) -> Features | None:
         """One row's value -> tensors, ``None`` when absent; raises BadValueError when unusable."""
+
+    def transform_many(self, values: Sequence[Any]) -> list[Features | BadValueError | None]:
+        """:meth:`transform` of each value, with a value's :class:`BadValueError` returned in its
+        place instead of raised (one bad value fails its row, not the others).
+
+        The default loops; processors override it to do a batch's work at once (one tokenizer
+        call, one tensor split into rows) with outputs equal to :meth:`transform`'s.
+        """
+        results: list[Features | BadValueError | None] = []
+        for value in values:
+            try:
+                results.append(self.transform(value))
+            except BadValueError as error:
+                results.append(error)
+        return results
 
     @abstractmethod
     def collate(self, items: Sequence[Features | None]) -> Features:

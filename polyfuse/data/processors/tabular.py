@@ -120,7 +120,41 @@ class TabularProcessor(Processor):
     def transform(self, value: Any) -> Features | None:
         if not isinstance(value, Mapping) and is_missing(value):  # the whole group absent
             return None  # (one row's empty cells are imputed, not absent)
-        row: Mapping[str, Any] = value
+        numeric, ids = self._row(value)
+        return {
+            "numeric": torch.tensor(numeric, dtype=torch.float32),
+            "categorical": torch.tensor(ids, dtype=torch.long),
+        }
+
+    def transform_many(self, values: Sequence[Any]) -> list[Features | BadValueError | None]:
+        """:meth:`transform` of each value, with one tensor per kind for all rows (split into
+        row views)."""
+        results: list[Features | BadValueError | None] = [None] * len(values)
+        good: list[int] = []
+        numeric: list[list[float]] = []
+        categorical: list[list[int]] = []
+        for i, value in enumerate(values):
+            if not isinstance(value, Mapping) and is_missing(value):
+                continue
+            try:
+                row_numeric, row_ids = self._row(value)
+            except BadValueError as error:
+                results[i] = error
+                continue
+            good.append(i)
+            numeric.append(row_numeric)
+            categorical.append(row_ids)
+        if good:
+            width = 2 * len(self.numeric)
+            numbers = torch.tensor(numeric, dtype=torch.float32).reshape(len(good), width)
+            cats = torch.tensor(categorical, dtype=torch.long).reshape(len(good), len(self.categorical))
+            for i, x, c in zip(good, numbers.unbind(), cats.unbind(), strict=True):
+                results[i] = {"numeric": x, "categorical": c}
+        return results
+
+    def _row(self, row: Mapping[str, Any]) -> tuple[list[float], list[int]]:
+        """One row's scaled numbers with their missing flags, and category ids; raises
+        :class:`BadValueError` naming the column of a bad cell."""
         numbers = [self._number(c, row.get(c)) for c in self.numeric]
         missing = [1.0 if math.isnan(x) else 0.0 for x in numbers]
         scaled = [
@@ -141,10 +175,7 @@ class TabularProcessor(Processor):
             if index == 0 and not is_missing(cell) and self.unknown == "error":
                 raise BadValueError(f"category {cell!r} was not seen in training", column)
             ids.append(index)
-        return {
-            "numeric": torch.tensor(scaled + missing, dtype=torch.float32),
-            "categorical": torch.tensor(ids, dtype=torch.long),
-        }
+        return scaled + missing, ids
 
     def collate(self, items: Sequence[Features | None]) -> Features:
         width = 2 * len(self.numeric)

@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 
 from polyfuse.data.processors._registry import register_processor
-from polyfuse.data.processors.base import Features, Processor, is_missing
+from polyfuse.data.processors.base import BadValueError, Features, Processor, is_missing
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
@@ -104,6 +104,20 @@ class TextProcessor(Processor):
         ids = self._fitted().encode(str(value), add_special_tokens=False).ids[: self.max_length]
         return {"ids": torch.tensor(ids or [UNK_ID], dtype=torch.long)}
 
+    def transform_many(self, values: Sequence[Any]) -> list[Features | BadValueError | None]:
+        """:meth:`transform` of each value: one ``encode_batch`` call and one tensor, split into
+        rows (views)."""
+        results: list[Features | BadValueError | None] = [None] * len(values)
+        present = [i for i, value in enumerate(values) if not is_missing(value)]
+        if not present:
+            return results
+        encodings = self._fitted().encode_batch([str(values[i]) for i in present], add_special_tokens=False)
+        rows = [encoding.ids[: self.max_length] or [UNK_ID] for encoding in encodings]
+        flat = torch.tensor([token for row in rows for token in row], dtype=torch.long)
+        for i, ids in zip(present, flat.split([len(row) for row in rows]), strict=True):
+            results[i] = {"ids": ids}
+        return results
+
     def collate(self, items: Sequence[Features | None]) -> Features:
         """Pad rows to the longest: ``{"ids": (B, T_max) long, "mask": (B, T_max) bool}``.
 
@@ -146,6 +160,14 @@ class TextProcessor(Processor):
         from tokenizers import Tokenizer
 
         self.tokenizer_ = Tokenizer.from_str(state["tokenizer"])
+
+    def vocabulary(self) -> list[str]:
+        """The tokens in id order (``[PAD]`` first, ``##`` marking a word's continuation)."""
+        vocab = self._fitted().get_vocab(with_added_tokens=True)
+        tokens = [""] * (max(vocab.values(), default=-1) + 1)
+        for token, index in vocab.items():
+            tokens[index] = token
+        return tokens
 
     def tokenize(self, value: Any) -> list[str]:
         """The tokens of one text (before truncation), for inspection and debugging."""

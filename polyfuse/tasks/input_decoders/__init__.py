@@ -1,8 +1,7 @@
 """Input decoders: rebuild one input's features from a latent vector (autoencoders).
 
 One registry keyed by ``modality/name`` (``image/mlp``, ``image/deconv``, ``audio/mlp``,
-``tabular/mlp``); importing this package registers every decoder module in it. Text inputs have no
-decoder here: text generation is its own task.
+``tabular/mlp``, ``text/rnn``); importing this package registers every decoder module in it.
 """
 
 from polyfuse._discovery import import_submodules

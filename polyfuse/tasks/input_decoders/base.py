@@ -71,7 +71,7 @@ def decoder_modalities() -> list[str]:
     return sorted({name.split("/")[0] for name in DECODERS.names()})
 
 
-DEFAULT_DECODERS = {"image": "deconv", "audio": "mlp", "tabular": "mlp"}
+DEFAULT_DECODERS = {"image": "deconv", "audio": "mlp", "tabular": "mlp", "text": "rnn"}
 """The decoder each modality gets when its section names no ``type``."""
 
 
