@@ -15,6 +15,8 @@ from PIL import Image
 
 from polyfuse import Predictor
 from polyfuse.cli.main import main
+from polyfuse.evaluation.report.autoencoder import autoencoder_results, autoencoder_sections
+from polyfuse.evaluation.report.html import render_html
 from polyfuse.generate import decode_latents
 from polyfuse.tasks._experts import kl_to_prior, mixture_mean, product_of_experts
 
@@ -158,6 +160,13 @@ def test_text_inputs_are_rebuilt_word_for_word(kinds_table: Path, tmp_path: Path
     assert predictor.fitted.metrics["valid"]["word_exact_match_score"] >= 0.9
     written = predictor.predict(kinds_table)["reconstruction_word"]
     assert (written == pd.read_csv(kinds_table)["word"]).mean() >= 0.9, list(written[:8])
+    results = autoencoder_results(predictor, kinds_table, metrics={})
+    shown = results["texts"]["word"]  # [row, original, rebuilt] for the report's first rows
+    words = pd.read_csv(kinds_table)["word"]
+    assert [original for _, original, _ in shown] == [words[row] for row, _, _ in shown]
+    assert sum(original == rebuilt for _, original, rebuilt in shown) >= 6
+    page = render_html(autoencoder_sections(results))
+    assert "the text written back from its latent" in page and shown[0][2] in page
     config["model"]["task"]["inputs"] = ["word"]
     config["training"]["epochs"] = 1
     only_text = Predictor(config=config).fit(kinds_table)

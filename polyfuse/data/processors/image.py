@@ -150,7 +150,7 @@ class ImageProcessor(Processor):
         if is_missing(value):
             return None
         mode, mean, std = self._fitted()
-        pixels = torch.from_numpy(_to_array(self._load(value).convert(mode)))  # (C, H, W)
+        pixels = torch.from_numpy(_to_array(_as_mode(self._load(value), mode)))  # (C, H, W)
         return {"pixels": (pixels - mean) / std}
 
     def transform_many(self, values: Sequence[Any]) -> list[Features | BadValueError | None]:
@@ -164,7 +164,7 @@ class ImageProcessor(Processor):
             if is_missing(value):
                 continue
             try:
-                arrays.append(np.asarray(self._load(value).convert(mode)))  # (H, W) or (H, W, C)
+                arrays.append(np.asarray(_as_mode(self._load(value), mode)))  # (H, W) or (H, W, C)
             except BadValueError as error:
                 results[i] = error
                 continue
@@ -252,6 +252,8 @@ class ImageProcessor(Processor):
         image = decode_image(value, self.max_pixels, size)
         if self.resize == "crop":
             return ImageOps.fit(image, size, method=Image.Resampling.BILINEAR)
+        if image.size == size:  # (resize would return a copy)
+            return image
         return image.resize(size, Image.Resampling.BILINEAR)
 
     def _try_load(self, value: Any) -> Image.Image | None:
@@ -287,6 +289,11 @@ def _to_array(image: Image.Image) -> np.ndarray:
     if array.ndim == 2:
         return np.ascontiguousarray(array[None])  # (1, H, W)
     return np.ascontiguousarray(array.transpose(2, 0, 1))  # (H, W, C) -> (C, H, W)
+
+
+def _as_mode(image: Image.Image, mode: str) -> Image.Image:
+    """``image`` in ``mode`` (itself when it is already: ``convert`` would copy it)."""
+    return image if image.mode == mode else image.convert(mode)
 
 
 def _to_array_batch(images: np.ndarray) -> np.ndarray:

@@ -23,6 +23,8 @@ from polyfuse.evaluation.report.html import Table as HtmlTable
 from polyfuse.evaluation.report.latent import latent_scatter
 from polyfuse.evaluation.report.plots import image_panel, new_figure
 from polyfuse.evaluation.report.sections import training_section
+from polyfuse.tasks.input_decoders._image import ImageDecoder
+from polyfuse.tasks.input_decoders.text_rnn import TextRnnDecoder
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -65,9 +67,9 @@ def autoencoder_results(
 
     Returns:
         ``{"metrics", "reconstructions": {input: {"original": (R, C, H, W), "rebuilt": (R, C, H, W),
-        "present": (R,)}}, "rows": [R row numbers], "latent": (N, L), "latent_rows": [N row numbers],
-        "labels": N values or None, "color_by", "total_rows", "history"}``; images in [0, 1], only
-        image inputs reconstructed.
+        "present": (R,)}}, "texts": {input: [[row, original, rebuilt] x R]}, "rows": [R row
+        numbers], "latent": (N, L), "latent_rows": [N row numbers], "labels": N values or None,
+        "color_by", "total_rows", "history"}``; images in [0, 1].
 
     Raises:
         ValueError: not an autoencoder bundle, or ``color_by`` is not a column of ``data``.
@@ -90,18 +92,29 @@ def autoencoder_results(
     latent, rows = inference.embeddings(fitted, encoded, size)  # (N, L), (N,)
     first = next(inference.batches(fitted, encoded, shown))
     outputs = inference.run_steps(fitted, [first], shown, validate=True)
-    reconstructions = {
-        name: {
-            "original": outputs[f"truth/{name}"].cpu(),
-            "rebuilt": outputs[f"reconstruction/{name}"].clamp(0, 1).cpu(),
-            "present": outputs[f"present/{name}"].bool().cpu(),
-        }
-        for name in sorted(task.decoders)
-        if f"truth/{name}" in outputs  # image inputs only
-    }
+    reconstructions, texts = {}, {}
+    for name in sorted(task.decoders):
+        decoder = task.decoders[name]
+        present = outputs[f"present/{name}"].bool().cpu()
+        if isinstance(decoder, TextRnnDecoder):
+            written = decoder.to_values(outputs[f"reconstruction/{name}"])
+            truth = decoder.text(outputs[f"truth/{name}"])
+            texts[name] = [
+                [row, text if bool(seen) else "(absent)", out]
+                for row, text, seen, out in zip(
+                    outputs[inference.ROW].tolist(), truth, present, written, strict=True
+                )
+            ]
+        elif isinstance(decoder, ImageDecoder):
+            reconstructions[name] = {
+                "original": outputs[f"truth/{name}"].cpu(),
+                "rebuilt": outputs[f"reconstruction/{name}"].clamp(0, 1).cpu(),
+                "present": present,
+            }
     return {
         "metrics": metrics,
         "reconstructions": reconstructions,
+        "texts": texts,
         "rows": outputs[inference.ROW].tolist(),
         "latent": latent,
         "latent_rows": rows.tolist(),
@@ -143,8 +156,15 @@ def autoencoder_sections(results: dict[str, Any]) -> list[Section]:
         recon.append(
             render_plot(f"reconstructions_{i}", figure, f"{name}: originals above their reconstructions")
         )
+    for name, rows in results.get("texts", {}).items():
+        recon += [
+            f"{name}: each row's text and the text written back from its latent",
+            HtmlTable(["row", "original", "rebuilt"], rows),
+        ]
     if not recon:
-        recon.append("No image input is rebuilt by this autoencoder: there are no reconstructions to show.")
+        recon.append(
+            "No image or text input is rebuilt by this autoencoder: there are no reconstructions to show."
+        )
     latent, color_by = results["latent"], results["color_by"]
     scatter = latent_scatter(latent, results["labels"], color_by, "latents")
     how = (
