@@ -86,7 +86,12 @@ LABEL_COLUMNS = {"digit": "categorical", "prompt": "ignore", "sound": "ignore"}
 
 
 def generator_config(
-    folder: Path, epochs: int, widths: list[int], condition: str = "words", scale_shift: bool = False
+    folder: Path,
+    epochs: int,
+    widths: list[int],
+    condition: str = "words",
+    scale_shift: bool = False,
+    prediction: str = "epsilon",
 ) -> dict[str, Any]:
     columns = (
         {"prompt": "text", "sound": "audio", "digit": "ignore"} if condition == "words" else LABEL_COLUMNS
@@ -124,6 +129,7 @@ def generator_config(
                 "sampling_steps": 20,
                 "guidance_scale": 3.0,
                 "scale_shift": scale_shift,
+                "prediction": prediction,
             },
         },
         "training": {
@@ -132,7 +138,7 @@ def generator_config(
             "lr": 2e-3,
             "patience": None,
             **QUIET,
-            "output_dir": str(OUT / f"generator_run-{condition}{'-ss' if scale_shift else ''}"),
+            "output_dir": str(OUT / f"generator_run-{condition}{'-ss' if scale_shift else ''}-{prediction}"),
         },
     }
 
@@ -188,6 +194,8 @@ def score(generator: Predictor, judge: Predictor, folder: Path, n: int, conditio
     name = "image_generation_digits_label.png" if by_label else "image_generation_digits.png"
     if generator.fitted.model.task.config.scale_shift:  # type: ignore[union-attr]
         name = name.replace(".png", "_scale_shift.png")
+    if generator.fitted.model.task.config.prediction == "v_prediction":  # type: ignore[union-attr]
+        name = name.replace(".png", "_v.png")
     save_grid(grid_images, FIGURES / name, columns=6)
     return {
         "conditional_accuracy": float(hits.mean()),
@@ -217,6 +225,12 @@ if __name__ == "__main__":
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
     parser.add_argument("--scale-shift", action="store_true", help="AdaGN conditioning (scale_shift)")
     parser.add_argument(
+        "--prediction",
+        choices=["epsilon", "v_prediction"],
+        default="epsilon",
+        help="what the denoiser predicts",
+    )
+    parser.add_argument(
         "--condition", choices=["words", "label"], default="words", help="words and sounds, or the digit"
     )
     parser.add_argument(
@@ -238,6 +252,7 @@ if __name__ == "__main__":
     bundle = ("generator" if args.condition == "words" else "generator-label") + (
         "-ss" if args.scale_shift else ""
     )
+    bundle += "-v" if args.prediction == "v_prediction" else ""
     if args.score_only:
         generator = Predictor.load(OUT / bundle)
         results["generator_valid"] = generator.fitted.metrics["valid"]
@@ -245,7 +260,9 @@ if __name__ == "__main__":
     else:
         started = time.perf_counter()
         generator = Predictor(
-            config=generator_config(folder, args.epochs, args.widths, args.condition, args.scale_shift)
+            config=generator_config(
+                folder, args.epochs, args.widths, args.condition, args.scale_shift, args.prediction
+            )
         ).fit()
         results["generator_train_seconds"] = time.perf_counter() - started
         results["generator_valid"] = generator.fitted.metrics["valid"]

@@ -5,7 +5,8 @@ timestep embedding (``UNet2DModel(class_embed_type="identity")``). A learned "no
 stands in for dropped or absent conditions, which is what classifier-free guidance (Ho and
 Salimans 2022, https://arxiv.org/abs/2207.12598) needs. Training uses the DDPM noise schedule (Ho
 et al. 2020, https://arxiv.org/abs/2006.11239) and sampling DDIM (Song et al. 2020,
-https://arxiv.org/abs/2010.02502), both from ``diffusers``.
+https://arxiv.org/abs/2010.02502), both from ``diffusers``; the denoiser predicts the noise or the
+velocity (v-prediction, Salimans and Ho 2022, https://arxiv.org/abs/2202.00512).
 
 Legend: B batch, C channels, H/W height/width, D condition width, E time-embedding width.
 """
@@ -87,12 +88,26 @@ class Denoiser(nn.Module):
         return self.unet(noisy, timesteps, class_labels=condition).sample  # type: ignore[no-any-return]
 
 
-def make_schedulers(num_train_timesteps: int, beta_schedule: str) -> tuple[Any, Any]:
-    """The training (DDPM) scheduler and the sampling (DDIM) one with the same noise schedule."""
+def make_schedulers(
+    num_train_timesteps: int, beta_schedule: str, prediction_type: str = "epsilon"
+) -> tuple[Any, Any]:
+    """The training (DDPM) scheduler and the sampling (DDIM) one with the same noise schedule and
+    what the denoiser predicts (``epsilon``: the noise; ``v_prediction``: the velocity
+    ``sqrt(a) * noise - sqrt(1 - a) * image``, Salimans and Ho 2022)."""
     from diffusers import DDIMScheduler, DDPMScheduler
 
-    train: Any = DDPMScheduler(num_train_timesteps=num_train_timesteps, beta_schedule=beta_schedule)
+    train: Any = DDPMScheduler(
+        num_train_timesteps=num_train_timesteps, beta_schedule=beta_schedule, prediction_type=prediction_type
+    )
     return train, DDIMScheduler.from_config(train.config)
+
+
+def training_target(scheduler: Any, images: Tensor, noise: Tensor, timesteps: Tensor) -> Tensor:
+    """What the denoiser learns to output for ``images`` noised by ``noise`` at ``timesteps``:
+    the noise, or the velocity under ``v_prediction``."""
+    if scheduler.config.prediction_type == "v_prediction":
+        return scheduler.get_velocity(images, noise, timesteps)  # type: ignore[no-any-return]
+    return noise
 
 
 @torch.no_grad()
@@ -107,8 +122,9 @@ def ddim_sample(
     """Denoise ``noise`` ``(B, C, H, W)`` in ``steps`` DDIM steps (eta 0, deterministic) under
     ``condition`` ``(B, E)`` with classifier-free guidance; returns images in [-1, 1].
 
-    Guidance: ``eps = eps_uncond + s * (eps_cond - eps_uncond)``; ``s = 1`` is the plain
-    conditional model (one pass per step instead of two).
+    Guidance: ``out = out_uncond + s * (out_cond - out_uncond)`` on the denoiser's output (noise
+    or velocity; both are linear in the image, so this is the same guidance); ``s = 1`` is the
+    plain conditional model (one pass per step instead of two).
     """
     scheduler.set_timesteps(steps)
     sample = noise

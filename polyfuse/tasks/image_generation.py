@@ -5,7 +5,8 @@ learns to draw that image from every other input (a text prompt, a spoken word, 
 another image), fused into one vector that conditions a small ``diffusers`` UNet (see
 :mod:`polyfuse.tasks._diffusion`). Training: DDPM noise prediction, with the condition dropped
 for ``condition_dropout`` of the rows (classifier-free guidance) and an exponential moving
-average (EMA) of the denoiser's weights kept beside them. Sampling: DDIM with guidance, from the
+average (EMA) of the denoiser's weights kept beside them; the denoiser predicts the noise or, with
+``prediction: v_prediction``, the velocity. Sampling: DDIM with guidance, from the
 EMA weights, each row's starting noise seeded by ``seed`` and its table row number (the same row
 always gives the same image). A row whose inputs are all absent gets an unconditional sample.
 
@@ -30,7 +31,7 @@ from torch import Tensor
 
 from polyfuse.data.batch import Batch
 from polyfuse.data.targets import TargetProcessor
-from polyfuse.tasks._diffusion import Denoiser, ddim_sample, make_schedulers
+from polyfuse.tasks._diffusion import Denoiser, ddim_sample, make_schedulers, training_target
 from polyfuse.tasks._image_target import ImageTarget
 from polyfuse.tasks._registry import register_task
 from polyfuse.tasks.base import ModelDims, StepOutputs, Task, TaskConfig
@@ -58,6 +59,11 @@ class ImageGenerationConfig(TaskConfig):
     num_train_timesteps: int = Field(1000, ge=10, description="diffusion steps of the DDPM schedule")
     beta_schedule: Literal["linear", "scaled_linear", "squaredcos_cap_v2"] = Field(
         "squaredcos_cap_v2", description="noise schedule (diffusers name)"
+    )
+    prediction: Literal["epsilon", "v_prediction"] = Field(
+        "epsilon",
+        description="what the denoiser predicts: the noise (epsilon) or the velocity (v_prediction,"
+        " which learned the condition faster in docs/benchmarks.md)",
     )
     condition_dropout: float = Field(
         0.1, ge=0.0, lt=1.0, description="share of training rows whose condition is dropped (for guidance)"
@@ -103,7 +109,7 @@ class ImageGenerationTask(Task):
         self.ema = copy.deepcopy(self.denoiser).requires_grad_(False) if config.ema_decay > 0 else None
         self.register_buffer("ema_updates", torch.zeros((), dtype=torch.long))
         self.train_scheduler, self.sample_scheduler = make_schedulers(
-            config.num_train_timesteps, config.beta_schedule
+            config.num_train_timesteps, config.beta_schedule, config.prediction
         )
         self.sampling = {
             "steps": config.sampling_steps,
@@ -141,7 +147,7 @@ class ImageGenerationTask(Task):
     def _noise_loss(
         self, denoiser: Denoiser, out: Fused, images: Tensor, keep: Tensor, generator: torch.Generator | None
     ) -> Tensor:
-        """(B,) noise-prediction squared error at random timesteps."""
+        """(B,) squared error of the denoiser's output (noise or velocity) at random timesteps."""
         device = images.device
         noise = torch.randn(images.shape, generator=generator).to(device)
         steps = torch.randint(0, self.config.num_train_timesteps, (len(images),), generator=generator).to(
@@ -149,7 +155,8 @@ class ImageGenerationTask(Task):
         )
         noisy = self.train_scheduler.add_noise(images, noise, steps)
         predicted = denoiser(noisy, steps, denoiser.embed_condition(out.fused, keep))  # type: ignore[arg-type]
-        return F.mse_loss(predicted.float(), noise, reduction="none").flatten(1).mean(1)
+        target = training_target(self.train_scheduler, images, noise, steps)
+        return F.mse_loss(predicted.float(), target, reduction="none").flatten(1).mean(1)
 
     # ------------------------------------------------------------------ steps
     def training_step(self, out: Fused, batch: Batch) -> dict[str, Tensor]:

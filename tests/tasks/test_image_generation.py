@@ -203,3 +203,24 @@ def test_scale_shift_conditioning_builds_trains_and_reloads(kinds_table: Path, t
     loaded = Predictor.load(predictor.save(tmp_path / "bundle"))
     assert loaded.fitted.model.task.denoiser.unet.config.resnet_time_scale_shift == "scale_shift"  # type: ignore[union-attr]
     assert loaded.predict(prompts)["prediction"].tolist() == first
+
+
+def test_v_prediction_learns_the_velocity_and_survives_the_bundle(kinds_table: Path, tmp_path: Path) -> None:
+    """``prediction: v_prediction`` trains the denoiser on the velocity (diffusers' formula) and
+    samples with a DDIM scheduler that reads it as such, also after reloading."""
+    from polyfuse.tasks._diffusion import make_schedulers, training_target
+
+    scheduler, sampler = make_schedulers(100, "squaredcos_cap_v2", "v_prediction")
+    assert sampler.config.prediction_type == "v_prediction"
+    images, noise, steps = torch.rand(3, 1, 4, 4) * 2 - 1, torch.randn(3, 1, 4, 4), torch.tensor([0, 50, 99])
+    alpha = scheduler.alphas_cumprod[steps].view(-1, 1, 1, 1)
+    expected = alpha.sqrt() * noise - (1 - alpha).sqrt() * images
+    torch.testing.assert_close(training_target(scheduler, images, noise, steps), expected)
+    assert training_target(make_schedulers(100, "linear")[0], images, noise, steps) is noise
+    predictor = Predictor(config=_config(tmp_path, epochs=1, prediction="v_prediction")).fit(kinds_table)
+    assert predictor.fitted.model.task.sample_scheduler.config.prediction_type == "v_prediction"  # type: ignore[union-attr]
+    prompts = pd.DataFrame({"word": ["the left half", "the top half"]})
+    first = predictor.predict(prompts)["prediction"].tolist()
+    loaded = Predictor.load(predictor.save(tmp_path / "bundle"))
+    assert loaded.fitted.model.task.train_scheduler.config.prediction_type == "v_prediction"  # type: ignore[union-attr]
+    assert loaded.predict(prompts)["prediction"].tolist() == first
