@@ -56,6 +56,7 @@ def main() -> None:
     predictor = Predictor.load(args.bundle)
     valid_images = valid.drop_duplicates("image")[["image"]].reset_index(drop=True)
     dev_images = dev.drop_duplicates("image")[["image"]].reset_index(drop=True)
+    raw_inputs = predictor.fitted.inputs
     predictor.fitted.inputs = cached_inputs(predictor, valid_images)
     results = []
     grid = itertools.product(
@@ -71,6 +72,7 @@ def main() -> None:
         print(json.dumps(result), flush=True)
         results.append(result)
     best = max(results, key=lambda r: r[args.select])
+    predictor.fitted.inputs = raw_inputs
     predictor.fitted.inputs = cached_inputs(predictor, dev_images)
     rate, frame = decode(predictor, dev_images, best["beam"], best["length_penalty"], best["no_repeat_ngram"])
     frame["image"] = dev_images["image"]  # type: ignore[index]
