@@ -127,7 +127,7 @@ def generator_config(
                 "condition_dropout": 0.1,
                 "ema_decay": 0.995,
                 "sampling_steps": 20,
-                "guidance_scale": 3.0,
+                "guidance_scale": 1.5,
                 "scale_shift": scale_shift,
                 "prediction": prediction,
             },

@@ -279,13 +279,27 @@ def load_bundle(directory: str | Path, key: str | Path | None = None) -> Fitted:
         ) from None
 
 
+FORMER_DEFAULTS = {"image_generation": {"prediction": "epsilon"}}
+"""Task options whose default changed, with the value bundles written before the change were
+trained with: a saved config lacking the option gets this one, not the new default."""
+
+
+def _with_former_defaults(config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` (a bundle's) with :data:`FORMER_DEFAULTS` filled in where the option is missing."""
+    task = config.get("model", {}).get("task")
+    if not isinstance(task, dict) or task.get("type") not in FORMER_DEFAULTS:
+        return config
+    filled = {**FORMER_DEFAULTS[task["type"]], **task}
+    return {**config, "model": {**config["model"], "task": filled}}
+
+
 def _build(path: Path) -> Fitted:
     """The fitted state of a verified bundle."""
     from polyfuse.builder import build_model
     from polyfuse.encoders import parse_encoder_config
 
     header = json.loads((path / "config.json").read_text())
-    config = Config.model_validate(header["config"])
+    config = Config.model_validate(_with_former_defaults(header["config"]))
     schema = Schema.from_dict(header["schema"])
     states = json.loads((path / "processors.json").read_text())
     try:
