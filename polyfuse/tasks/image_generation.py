@@ -3,10 +3,10 @@
 ``model.task: {type: image_generation}`` with ``data.label`` naming an image column: the model
 learns to draw that image from every other input (a text prompt, a spoken word, a category,
 another image), fused into one vector that conditions a small ``diffusers`` UNet (see
-:mod:`polyfuse.tasks._diffusion`). Training: DDPM noise prediction, with the condition dropped
+:mod:`polyfuse.tasks._diffusion`). Training: DDPM, with the condition dropped
 for ``condition_dropout`` of the rows (classifier-free guidance) and an exponential moving
-average (EMA) of the denoiser's weights kept beside them; the denoiser predicts the noise or, with
-``prediction: v_prediction``, the velocity. Sampling: DDIM with guidance, from the
+average (EMA) of the denoiser's weights kept beside them; the denoiser predicts the velocity
+(``prediction: v_prediction``, the default) or the noise (``epsilon``). Sampling: DDIM with guidance, from the
 EMA weights, each row's starting noise seeded by ``seed`` and its table row number (the same row
 always gives the same image). A row whose inputs are all absent gets an unconditional sample.
 
