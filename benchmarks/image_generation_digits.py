@@ -91,7 +91,7 @@ def generator_config(
     widths: list[int],
     condition: str = "words",
     scale_shift: bool = False,
-    prediction: str = "epsilon",
+    prediction: str = "v_prediction",
 ) -> dict[str, Any]:
     columns = (
         {"prompt": "text", "sound": "audio", "digit": "ignore"} if condition == "words" else LABEL_COLUMNS
@@ -227,8 +227,8 @@ if __name__ == "__main__":
     parser.add_argument(
         "--prediction",
         choices=["epsilon", "v_prediction"],
-        default="epsilon",
-        help="what the denoiser predicts",
+        default="v_prediction",
+        help="what the denoiser predicts (the task default, v_prediction, saves the bundle generator-v)",
     )
     parser.add_argument(
         "--condition", choices=["words", "label"], default="words", help="words and sounds, or the digit"
