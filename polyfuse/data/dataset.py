@@ -8,7 +8,6 @@ the batch.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +16,7 @@ import torch
 from torch.utils.data import Dataset
 
 from polyfuse._progress import progress_bar
-from polyfuse.data._chunks import _run_chunks
+from polyfuse.data._chunks import _is_media_path, _run_chunks, encode_target, transform_chunk
 from polyfuse.data.batch import Batch
 from polyfuse.data.processors.base import BadValueError, Features, Processor, is_missing
 from polyfuse.data.schema import TABULAR
@@ -136,11 +135,6 @@ def _transform(
     return known
 
 
-def _is_media_path(spec: InputSpec, value: Any) -> bool:
-    media = spec.modality in ("image", "audio")
-    return media and isinstance(value, str | os.PathLike) and not is_missing(value)
-
-
 @dataclass
 class EncodedRows:
     """Transformed rows: features and targets for good rows, errors for bad ones."""
@@ -183,11 +177,11 @@ def encode_rows(
         features: list[RowFeatures] = [{} for _ in range(start, stop)]
         errors: list[list[tuple[str, str]]] = [[] for _ in range(start, stop)]
         for spec in inputs:
-            _transform_chunk(spec, cells, start, stop, table.base_dir, strict_missing, memo, features, errors)
+            transform_chunk(spec, cells, start, stop, table.base_dir, strict_missing, memo, features, errors)
         targets = [None] * (stop - start)
         if target is not None and records is not None:
             for k in range(stop - start):
-                targets[k] = _encode_target(target, records[start + k], table.base_dir, errors[k])
+                targets[k] = encode_target(target, records[start + k], table.base_dir, errors[k])
         return list(zip(features, errors, targets, strict=True))
 
     results = list(
@@ -211,89 +205,6 @@ def encode_rows(
         if encoded.targets is not None and row_target is not None:
             encoded.targets.append(row_target)
     return encoded
-
-
-def _transform_chunk(
-    spec: InputSpec,
-    cells: dict[str, list[Any]],
-    start: int,
-    stop: int,
-    base_dir: Any,
-    strict_missing: bool,
-    memo: MediaMemo | None,
-    features: list[RowFeatures],
-    errors: list[list[tuple[str, str]]],
-) -> None:
-    """One input of rows ``start:stop``: checks, then one ``transform_many``; fills ``features``
-    and ``errors`` (one entry per row of the chunk), as :func:`transform_row` would row by row."""
-    usable: list[int] = []
-    for k in range(stop - start):
-        row_errors = errors[k]
-        bad = False
-        for column in spec.columns:
-            cell = cells[column][start + k]
-            if strict_missing and is_missing(cell):
-                row_errors.append((column, "the cell is empty"))
-            message = undecodable_message(cell)
-            if message:
-                row_errors.append((column, message))
-                bad = True
-        if bad:
-            features[k][spec.name] = None
-        else:
-            usable.append(k)
-    values: list[Any]
-    if spec.name == TABULAR:
-        values = [{c: cells[c][start + k] for c in spec.columns} for k in usable]
-    else:
-        source = cells[spec.columns[0]]
-        media = spec.modality in ("image", "audio")
-        values = [resolve_media(source[start + k], base_dir) if media else source[start + k] for k in usable]
-    for k, result in zip(usable, _transform_many(spec, values, memo), strict=True):
-        if isinstance(result, BadValueError):
-            errors[k].append((result.column or spec.columns[0], str(result)))
-            features[k][spec.name] = None
-        else:
-            features[k][spec.name] = result
-
-
-def _transform_many(
-    spec: InputSpec, values: list[Any], memo: MediaMemo | None
-) -> list[Features | BadValueError | None]:
-    """``spec.processor.transform_many(values)``; media files already in ``memo`` (from an
-    earlier row) are reused, and each new file is decoded once and remembered, errors too."""
-    if memo is None or spec.modality not in ("image", "audio"):
-        return spec.processor.transform_many(values)
-    keys = [(spec.name, str(v)) if _is_media_path(spec, v) else None for v in values]
-    new: dict[tuple[str, str], Any] = {}
-    for key, value in zip(keys, values, strict=True):
-        if key is not None and key not in memo:
-            new.setdefault(key, value)
-    others = [i for i, key in enumerate(keys) if key is None]
-    decoded = spec.processor.transform_many([*new.values(), *(values[i] for i in others)])
-    memo.update(zip(new, decoded[: len(new)], strict=True))
-    results: list[Features | BadValueError | None] = [None] * len(values)
-    for i, result in zip(others, decoded[len(new) :], strict=True):
-        results[i] = result
-    for i, key in enumerate(keys):
-        if key is not None:
-            results[i] = memo[key]
-    return results
-
-
-def _encode_target(
-    target: TargetProcessor, record: dict[str, Any], base_dir: Any, errors: list[tuple[str, str]]
-) -> Any:
-    """The row's encoded target, or ``None`` with its problem appended to ``errors``."""
-    bad = [(c, m) for c in target.columns if (m := undecodable_message(record.get(c)))]
-    if bad:
-        errors += bad
-        return None
-    try:
-        return target.encode(target.resolve(target.value(record), base_dir))
-    except BadValueError as error:
-        errors.append((error.column or ", ".join(target.columns), str(error)))
-        return None
 
 
 def _row_seed(seed: int, epoch: int, index: int) -> int:
