@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from polyfuse._threads import apply_threads
 from polyfuse.bundle import Fitted, load_bundle, save_bundle
 from polyfuse.config.schema import Config, TrainingConfig, parse_config
 from polyfuse.data.checks import check_prediction_columns, check_split_sizes
-from polyfuse.data.dataset import DataError, encode_rows
+from polyfuse.data.dataset import DataError, MediaMemo, encode_rows
 from polyfuse.data.schema import Schema, infer_schema
 from polyfuse.data.tables import iter_table, read_table
 from polyfuse.data.targets import check_target_columns
@@ -190,9 +191,9 @@ class Predictor:
         for number, table in enumerate(iter_table(data, chunk_rows, base_dir, keep_undecodable=True)):
             if number == 0:  # a missing or misspelt input column would mask that input in every row
                 check_prediction_columns(list(table.frame.columns), fitted.input_columns, table.source)
-            yield inference.pipelined_prediction_frame(
-                fitted, table, lambda part: encode_rows(part, fitted.inputs), size, proba, progress
-            )
+            memo: MediaMemo = {}  # a file named by rows of several slices of the chunk is decoded once
+            encode = functools.partial(encode_rows, inputs=fitted.inputs, memo=memo)
+            yield inference.pipelined_prediction_frame(fitted, table, encode, size, proba, progress)
 
     def predict_one(self, row: dict[str, Any], proba: bool = False) -> dict[str, Any]:
         """One row (a dict of column -> value) -> a dict of :meth:`predict`'s columns for it.

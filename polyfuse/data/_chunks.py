@@ -54,11 +54,6 @@ def _run_chunks(work: Callable[[int, int], list[Any]], count: int, threads: int 
             yield from rows
 
 
-def _run_rows(work: Callable[[int], Any], count: int, threads: int | None) -> Iterator[Any]:
-    """``work(i)`` for ``i`` in ``range(count)``, in order, as :func:`_run_chunks` schedules them."""
-    return _run_chunks(lambda start, stop: [work(i) for i in range(start, stop)], count, threads)
-
-
 def _is_media_path(spec: InputSpec, value: Any) -> bool:
     media = spec.modality in ("image", "audio")
     return media and isinstance(value, str | os.PathLike) and not is_missing(value)

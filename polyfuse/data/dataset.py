@@ -154,6 +154,7 @@ def encode_rows(
     desc: str = "decoding",
     threads: int | None = None,
     keep_features: bool = True,
+    memo: MediaMemo | None = None,
 ) -> EncodedRows:
     """Transform every row of ``table``, a chunk of rows at a time, each input's chunk in one
     :meth:`~polyfuse.data.processors.base.Processor.transform_many` call; in threads when rows are
@@ -161,7 +162,8 @@ def encode_rows(
 
     Rows that name the same image or audio file share its decoded tensors: a table of ten
     questions per image holds each image once. With ``keep_features=False`` rows are only
-    checked (for tables decoded lazily later), and nothing is shared.
+    checked (for tables decoded lazily later), and nothing is shared. ``memo``: the decoded media
+    of earlier calls to reuse and extend (slices of one table decoded one after another).
     """
     frame = table.frame
     count = len(frame)
@@ -171,7 +173,10 @@ def encode_rows(
     records: list[dict[str, Any]] | None = None
     if target is not None:
         records = frame.to_dict("records")  # type: ignore[assignment]
-    memo: MediaMemo | None = {} if keep_features else None
+    if not keep_features:
+        memo = None
+    elif memo is None:
+        memo = {}
 
     def work(start: int, stop: int) -> list[tuple[RowFeatures, list[tuple[str, str]], Any]]:
         features: list[RowFeatures] = [{} for _ in range(start, stop)]

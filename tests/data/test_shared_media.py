@@ -68,3 +68,16 @@ def test_rows_checked_only_decode_every_row(tmp_path: Path, spec: InputSpec) -> 
     encoded = encode_rows(_table(tmp_path), [spec], threads=1, keep_features=False)
     assert CountingImageProcessor.calls == 6 and encoded.features == []
     assert [e.row for e in encoded.errors] == [3, 5]
+
+
+def test_a_memo_carries_decoded_files_across_calls(tmp_path: Path, spec: InputSpec) -> None:
+    """``predict`` decodes a table slice by slice with one memo: a file named again in a later
+    slice is not decoded again."""
+    table = _table(tmp_path)
+    memo: dict[Any, Any] = {}
+    first = encode_rows(Table(table.frame.iloc[:3], tmp_path, "t"), [spec], threads=1, memo=memo)
+    assert CountingImageProcessor.calls == 2  # a, b
+    later = encode_rows(Table(table.frame.iloc[3:], tmp_path, "t"), [spec], threads=1, memo=memo)
+    assert CountingImageProcessor.calls == 3  # only bad.png is new
+    assert later.features[0]["image"]["pixels"] is first.features[0]["image"]["pixels"]  # type: ignore[index]
+    assert [e.row for e in later.errors] == [3, 5]

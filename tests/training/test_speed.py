@@ -158,7 +158,7 @@ def _calls(seconds: float, count: int, threads: int | None) -> tuple[list[int], 
     import threading
     import time
 
-    from polyfuse.data._chunks import _run_rows
+    from polyfuse.data._chunks import _run_chunks
 
     names: set[str] = set()
 
@@ -168,7 +168,8 @@ def _calls(seconds: float, count: int, threads: int | None) -> tuple[list[int], 
             time.sleep(seconds)
         return i
 
-    return list(_run_rows(work, count, threads)), names
+    rows = _run_chunks(lambda start, stop: [work(i) for i in range(start, stop)], count, threads)
+    return list(rows), names
 
 
 def test_rows_are_decoded_in_threads_only_when_they_are_slow(monkeypatch: pytest.MonkeyPatch) -> None:
