@@ -43,14 +43,17 @@ def load(data: Path, valid_images: int, seed: int) -> tuple[pd.DataFrame, pd.Dat
     return tuple(f[["image", "caption"]].reset_index(drop=True) for f in (train, valid, dev))  # type: ignore[return-value]
 
 
-def config(decoder: str, epochs: int, out: Path, primary_metric: str = "bleu4_score") -> dict[str, Any]:
+def config(
+    decoder: str, epochs: int, out: Path, primary_metric: str = "bleu4_score", dropout: float | None = None
+) -> dict[str, Any]:
+    options = {**DECODERS[decoder], **({} if dropout is None else {"dropout": dropout})}
     return {
         "data": {"label": "caption", "columns": {"image": "image"}},
         "model": {
             "encoders": {"image": {"type": "efficientnet_lite0"}},
             "task": {
                 "type": "generation",
-                "decoder": DECODERS[decoder],
+                "decoder": options,
                 "tokenizer": "word",
                 "min_frequency": 5,
                 "max_length": 24,
@@ -182,6 +185,7 @@ def main() -> None:
     parser.add_argument(
         "--decodings", default="greedy,beam3", help="dev decodings, e.g. greedy,beam3,beam5,beam5nr3"
     )
+    parser.add_argument("--dropout", type=float, default=None, help="decoder dropout (default: preset)")
     parser.add_argument("--nn", action="store_true", help="also score the nearest-neighbour baseline")
     parser.add_argument("--precompute", action="store_true", help="only embed the images (cache)")
     parser.add_argument("--out", type=Path, default=Path("runs/flickr8k"))
@@ -202,7 +206,9 @@ def main() -> None:
         precompute(order)
         return
     start = time.perf_counter()
-    predictor = Predictor(config=config(args.decoder, args.epochs, args.out, args.primary_metric))
+    predictor = Predictor(
+        config=config(args.decoder, args.epochs, args.out, args.primary_metric, args.dropout)
+    )
     predictor.fit(train, valid)
     seconds = time.perf_counter() - start
     metrics = predictor.fitted.metrics

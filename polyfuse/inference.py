@@ -100,7 +100,7 @@ def prediction_frame(
 def pipelined_prediction_frame(
     fitted: Fitted,
     table: Table,
-    encode: Callable[[Table], EncodedRows],
+    encode: Callable[[Table, int | None], EncodedRows],
     batch_size: int,
     proba: bool = False,
     progress: bool = False,
@@ -108,17 +108,30 @@ def pipelined_prediction_frame(
     """:func:`prediction_frame` of ``table``, a slice of ``batch_size`` rows at a time: the model
     runs one slice in a worker thread while this thread decodes the next (torch releases the GIL),
     so decoding and the model overlap on two cores. The same rows, batches of at most
-    ``batch_size``, the same frame as decoding the whole table first."""
+    ``batch_size``, the same frame as decoding the whole table first.
+
+    ``encode(table, threads)`` decodes a slice (``threads`` as :func:`encode_rows` takes it). The
+    first slice, decoded alone, decides for the rest: when its rows were fast, the others decode
+    in this thread (``threads=1``), since while the model runs beside them their rows would look
+    slow and be sent to threads that only fight over the GIL."""
+    import time
     from concurrent.futures import ThreadPoolExecutor
+
+    from polyfuse.data._chunks import THREADED_ROW_SECONDS
 
     frame = table.frame
     starts = range(0, len(frame), batch_size)
     if len(starts) < 2:
-        return prediction_frame(fitted, encode(table), batch_size, proba, progress)
+        return prediction_frame(fitted, encode(table, None), batch_size, proba, progress)
     pending, errors = [], []
+    threads: int | None = None
     with ThreadPoolExecutor(1, thread_name_prefix="polyfuse-predict") as model_thread:
         for start in progress_bar(starts, progress, total=len(starts), unit="batch", desc="predicting"):
-            part = encode(Table(frame.iloc[start : start + batch_size], table.base_dir, table.source))
+            began = time.perf_counter()
+            rows = frame.iloc[start : start + batch_size]
+            part = encode(Table(rows, table.base_dir, table.source), threads)
+            if start == 0 and (time.perf_counter() - began) / len(rows) <= THREADED_ROW_SECONDS:
+                threads = 1
             errors += part.errors
             if part.index:
                 pending.append(model_thread.submit(run_steps, fitted, part, batch_size))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 from pathlib import Path
 from typing import Any
@@ -17,9 +16,9 @@ from polyfuse._threads import apply_threads
 from polyfuse.bundle import Fitted, load_bundle, save_bundle
 from polyfuse.config.schema import Config, TrainingConfig, parse_config
 from polyfuse.data.checks import check_prediction_columns, check_split_sizes
-from polyfuse.data.dataset import DataError, MediaMemo, encode_rows
+from polyfuse.data.dataset import DataError, EncodedRows, MediaMemo, encode_rows
 from polyfuse.data.schema import Schema, infer_schema
-from polyfuse.data.tables import iter_table, read_table
+from polyfuse.data.tables import Table, iter_table, read_table
 from polyfuse.data.targets import check_target_columns
 from polyfuse.fast_predict import FastPath
 from polyfuse.model_card import render_model_card
@@ -192,7 +191,10 @@ class Predictor:
             if number == 0:  # a missing or misspelt input column would mask that input in every row
                 check_prediction_columns(list(table.frame.columns), fitted.input_columns, table.source)
             memo: MediaMemo = {}  # a file named by rows of several slices of the chunk is decoded once
-            encode = functools.partial(encode_rows, inputs=fitted.inputs, memo=memo)
+
+            def encode(part: Table, threads: int | None, memo: MediaMemo = memo) -> EncodedRows:
+                return encode_rows(part, fitted.inputs, threads=threads, memo=memo)
+
             yield inference.pipelined_prediction_frame(fitted, table, encode, size, proba, progress)
 
     def predict_one(self, row: dict[str, Any], proba: bool = False) -> dict[str, Any]:

@@ -65,3 +65,32 @@ def test_stem_tokens_see_only_their_own_cell_and_its_neighbours() -> None:
     moved = ((after - before).abs().sum(dim=-1) > 1e-6).view(4, 4)
     assert moved[2, 0]
     assert not moved[0].any() and not moved[:, 2:].any()  # two cells away: untouched
+
+
+def test_eval_folds_batch_norm_into_the_conv_with_the_same_outputs() -> None:
+    from torch import nn
+
+    from polyfuse.encoders._layers import ConvNormReLU, conv_norm_relu
+
+    block = conv_norm_relu(3, 8, "batch")
+    assert isinstance(block, ConvNormReLU)
+    assert [name for name, _ in block.named_children()] == ["0", "1", "2"]  # saved weights still load
+    norm = block[1]
+    assert isinstance(norm, nn.BatchNorm2d)
+    with torch.no_grad():  # running statistics and an affine transform far from the identity
+        norm.running_mean.uniform_(-1, 1)
+        norm.running_var.uniform_(0.5, 2)
+        norm.weight.uniform_(0.5, 2)
+        norm.bias.uniform_(-1, 1)
+    x = torch.randn(4, 3, 9, 9).contiguous(memory_format=torch.channels_last)
+    unfolded = nn.Sequential(*block.children()).eval()
+    block.eval()
+    with torch.inference_mode():
+        torch.testing.assert_close(block(x), unfolded(x), rtol=1e-5, atol=1e-5)
+        with torch.no_grad():
+            norm.running_mean.add_(0.5)  # folded per call: a changed statistic shows at once
+        torch.testing.assert_close(block(x), unfolded(x), rtol=1e-5, atol=1e-5)
+    block.train()
+    torch.manual_seed(1)
+    expected = nn.Sequential(*block.children())(x)  # training: batch statistics, layer by layer
+    assert torch.equal(block(x), expected)

@@ -216,7 +216,7 @@ def test_pipelined_prediction_equals_decoding_the_whole_table_first(trained: Any
     table = Table(frame, trained.data_dir, "t.csv")
     fitted = predictor.fitted
     piped = inference.pipelined_prediction_frame(
-        fitted, table, lambda part: encode_rows(part, fitted.inputs), 7, proba=True
+        fitted, table, lambda part, threads: encode_rows(part, fitted.inputs, threads=threads), 7, proba=True
     )
     whole = inference.prediction_frame(fitted, encode_rows(table, fitted.inputs), 7, proba=True)
     assert len(frame) > 3 * 7 and list(piped["row"]) == list(range(len(frame)))
@@ -225,3 +225,28 @@ def test_pipelined_prediction_equals_decoding_the_whole_table_first(trained: Any
     clean = Table(pd.read_csv(trained.data_dir / "table.csv", keep_default_na=False), trained.data_dir, "t")
     expected = inference.prediction_frame(fitted, encode_rows(clean, fitted.inputs), 7)
     pd.testing.assert_frame_equal(predictor.predict(trained.data_dir / "table.csv"), expected)
+
+
+@pytest.mark.parametrize(("row_seconds", "later"), [(10.0, 1), (0.0, None)])
+def test_the_first_slice_decides_whether_later_slices_decode_in_threads(
+    trained: Any, monkeypatch: pytest.MonkeyPatch, row_seconds: float, later: int | None
+) -> None:
+    """Fast first rows: later slices decode in this thread, whatever they seem to cost while the
+    model runs beside them; slow ones: each slice's own probe decides."""
+    from polyfuse import inference
+    from polyfuse.data import _chunks
+    from polyfuse.data.dataset import encode_rows
+    from polyfuse.data.tables import Table
+
+    monkeypatch.setattr(_chunks, "THREADED_ROW_SECONDS", row_seconds)
+    fitted = Predictor.load(trained.bundle).fitted
+    frame = pd.read_csv(trained.data_dir / "table.csv", keep_default_na=False)
+    asked: list[int | None] = []
+
+    def encode(part: Table, threads: int | None) -> Any:
+        asked.append(threads)
+        return encode_rows(part, fitted.inputs, threads=threads)
+
+    inference.pipelined_prediction_frame(fitted, Table(frame, trained.data_dir, "t"), encode, 7)
+    assert len(asked) == -(-len(frame) // 7) >= 3
+    assert asked == [None] + [later] * (len(asked) - 1)
