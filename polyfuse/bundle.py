@@ -279,7 +279,9 @@ def load_bundle(directory: str | Path, key: str | Path | None = None) -> Fitted:
         ) from None
 
 
-FORMER_DEFAULTS = {"image_generation": {"prediction": "epsilon"}}
+FORMER_DEFAULTS = {
+    "image_generation": {"prediction": "epsilon", "clip_sample": True, "timestep_spacing": "leading"}
+}
 """Task options whose default changed, with the value bundles written before the change were
 trained with: a saved config lacking the option gets this one, not the new default."""
 

@@ -102,6 +102,8 @@ def set_sampling(predictor: Predictor, **options: Any) -> None:
         if value is not None:
             if key not in task.sampling:
                 raise ValueError(f"unknown sampling option {key!r}; options: {', '.join(task.sampling)}")
+            if key == "timestep_spacing" and value not in ("leading", "trailing"):
+                raise ValueError(f"timestep_spacing must be 'leading' or 'trailing', got {value!r}")
             task.sampling[key] = value
 
 

@@ -1,10 +1,11 @@
 """Judging generated images without a downloaded network, and probing latents.
 
-A *judge* is a polyfuse classifier trained on real images (one image input, a class label). It
-gives :func:`conditional_accuracy` (does each generated image show its condition?) and the
-features of :class:`JudgeFeatures`, which replace Inception's in torchmetrics' FID and KID
-(:func:`fid_kid`). :func:`nearest_training_distance` checks for memorisation, and
-:func:`linear_probe_score` measures what a latent (``polyfuse embed``) knows of a label.
+A *judge* is a polyfuse classifier trained on real images (one image input, a class label or a
+set of labels). It gives :func:`conditional_accuracy` (does each generated image show its
+condition?) and the features of :class:`JudgeFeatures`, which replace Inception's in
+torchmetrics' FID and KID (:func:`fid_kid`). :func:`nearest_training_distance` checks for
+memorisation, and :func:`linear_probe_score` measures what a latent (``polyfuse embed``) knows of
+a label.
 
 Legend: N images, C channels, H/W height/width, D feature width.
 """
@@ -32,7 +33,8 @@ class JudgeFeatures(nn.Module):
     tells torchmetrics the width.
 
     Args:
-        judge: a trained classification predictor whose only input is an image column.
+        judge: a trained classification predictor (multiclass or multilabel) whose only input is an
+            image column.
         batch_size: images per forward pass.
     """
 
@@ -55,6 +57,8 @@ class JudgeFeatures(nn.Module):
         self.register_buffer("std", torch.tensor(processor.std_).view(1, -1, 1, 1), persistent=False)
         self.batch_size = batch_size
         self.classes: list[str] = list(getattr(fitted.target, "classes_", []))
+        self.multilabel = fitted.model.task.name == "multilabel"
+        self.delimiter = str(getattr(fitted.target, "delimiter", "|"))
         self.num_features = int(fitted.model.task.dims.fused_dim or 0)
 
     def _batch(self, images: Tensor) -> Batch:
@@ -78,14 +82,26 @@ class JudgeFeatures(nn.Module):
         return torch.cat(parts) if parts else torch.zeros(0, self.num_features)
 
     @torch.no_grad()
-    def classify(self, images: Tensor) -> list[str]:
-        """The judge's class for each image."""
-        labels: list[str] = []
+    def logits(self, images: Tensor) -> Tensor:
+        """The judge's logits ``(N, K)``, column ``k`` for ``classes[k]`` (a multi-label judge's
+        sigmoid of them is each label's probability)."""
+        parts = []
         for start in range(0, len(images), self.batch_size):
             batch = self._batch(images[start : start + self.batch_size])
-            logits = self.model.task.predict_step(self.model.fuse(batch), batch)["logits"]
-            labels += [self.classes[i] for i in logits.argmax(1).tolist()]
-        return labels
+            parts.append(self.model.task.predict_step(self.model.fuse(batch), batch)["logits"].float())
+        return torch.cat(parts) if parts else torch.zeros(0, len(self.classes))
+
+    def classify(self, images: Tensor) -> list[str]:
+        """The judge's class for each image; a multi-label judge's labels of probability 0.5 or more,
+        joined by its label delimiter in the order of ``classes`` (as its predictions are written)."""
+        logits = self.logits(images)
+        if self.multilabel:
+            chosen = (logits >= 0.0).tolist()  # sigmoid >= 0.5
+            return [
+                self.delimiter.join(c for c, on in zip(self.classes, row, strict=True) if on)
+                for row in chosen
+            ]
+        return [self.classes[i] for i in logits.argmax(1).tolist()]
 
 
 def conditional_accuracy(judge: JudgeFeatures, images: Tensor, conditions: list[Any]) -> float:

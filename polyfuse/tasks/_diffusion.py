@@ -102,6 +102,17 @@ def make_schedulers(
     return train, DDIMScheduler.from_config(train.config)
 
 
+def ddim_scheduler(train: Any, clip_sample: bool, timestep_spacing: str) -> Any:
+    """A DDIM scheduler with ``train``'s noise schedule and prediction type, the predicted clean
+    image clipped to [-1, 1] at each step or not, visiting ``leading`` or ``trailing`` timesteps.
+
+    (Options are passed as keywords: ``from_config`` of a config dict alone would put back
+    diffusers' defaults for the keys it lists as defaulted.)"""
+    from diffusers import DDIMScheduler
+
+    return DDIMScheduler.from_config(train.config, clip_sample=clip_sample, timestep_spacing=timestep_spacing)
+
+
 def training_target(scheduler: Any, images: Tensor, noise: Tensor, timesteps: Tensor) -> Tensor:
     """What the denoiser learns to output for ``images`` noised by ``noise`` at ``timesteps``:
     the noise, or the velocity under ``v_prediction``."""

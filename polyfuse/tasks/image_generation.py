@@ -7,8 +7,10 @@ another image), fused into one vector that conditions a small ``diffusers`` UNet
 for ``condition_dropout`` of the rows (classifier-free guidance) and an exponential moving
 average (EMA) of the denoiser's weights kept beside them; the denoiser predicts the velocity
 (``prediction: v_prediction``, the default) or the noise (``epsilon``). Sampling: DDIM with guidance, from the
-EMA weights, each row's starting noise seeded by ``seed`` and its table row number (the same row
-always gives the same image). A row whose inputs are all absent gets an unconditional sample.
+EMA weights, starting at the last timestep (``timestep_spacing: trailing``) and without clipping the
+predicted clean image (``clip_sample: false``), each row's starting noise seeded by ``seed`` and its
+table row number (the same row always gives the same image). A row whose inputs are all absent
+gets an unconditional sample.
 
 Outputs: :meth:`ImageGenerationTask.predict_step` gives ``{"image": (B, C, H, W) in [0, 1]}``; the
 prediction frame's ``prediction`` holds each image's PNG bytes (``polyfuse generate`` writes files).
@@ -31,7 +33,7 @@ from torch import Tensor
 
 from polyfuse.data.batch import Batch
 from polyfuse.data.targets import TargetProcessor
-from polyfuse.tasks._diffusion import Denoiser, ddim_sample, make_schedulers, training_target
+from polyfuse.tasks._diffusion import Denoiser, ddim_sample, ddim_scheduler, make_schedulers, training_target
 from polyfuse.tasks._image_target import ImageTarget
 from polyfuse.tasks._registry import register_task
 from polyfuse.tasks.base import ModelDims, StepOutputs, Task, TaskConfig
@@ -76,6 +78,16 @@ class ImageGenerationConfig(TaskConfig):
         description="classifier-free guidance; 1 = none (1.5 followed the condition best in the benchmarks)",
     )
     seed: int = Field(0, description="seed of the sampling noise (with each row's number)")
+    clip_sample: bool = Field(
+        False,
+        description="clip the predicted clean image to [-1, 1] at every DDIM step (diffusers' clip_sample);"
+        " off by default: with it, guidance above 1 drew the wrong digit (docs/benchmarks.md)",
+    )
+    timestep_spacing: Literal["leading", "trailing"] = Field(
+        "trailing",
+        description="the timesteps DDIM visits: trailing starts at the last one, pure noise (Lin et al."
+        " 2023, https://arxiv.org/abs/2305.08891); leading at T - T / steps",
+    )
 
 
 @register_task(
@@ -112,15 +124,25 @@ class ImageGenerationTask(Task):
         )
         self.ema = copy.deepcopy(self.denoiser).requires_grad_(False) if config.ema_decay > 0 else None
         self.register_buffer("ema_updates", torch.zeros((), dtype=torch.long))
-        self.train_scheduler, self.sample_scheduler = make_schedulers(
+        self.train_scheduler, _ = make_schedulers(
             config.num_train_timesteps, config.beta_schedule, config.prediction
         )
-        self.sampling = {
+        self.sampling: dict[str, Any] = {
             "steps": config.sampling_steps,
             "guidance_scale": config.guidance_scale,
             "seed": config.seed,
+            "clip_sample": config.clip_sample,
+            "timestep_spacing": config.timestep_spacing,
         }
-        """Sampling options, changeable after loading (``polyfuse generate --steps/--guidance/--seed``)."""
+        """Sampling options, changeable after loading (``polyfuse generate --steps/--guidance/--seed``,
+        :func:`polyfuse.generate.set_sampling`)."""
+
+    @property
+    def sample_scheduler(self) -> Any:
+        """The DDIM scheduler of the current sampling options (the training noise schedule)."""
+        return ddim_scheduler(
+            self.train_scheduler, bool(self.sampling["clip_sample"]), str(self.sampling["timestep_spacing"])
+        )
 
     # ------------------------------------------------------------------ before building
     @classmethod

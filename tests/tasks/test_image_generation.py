@@ -180,6 +180,39 @@ def test_judge_metrics(judge: JudgeFeatures, kinds_table: Path) -> None:
     assert flipped["fid_judge_error"] < blank["fid_judge_error"]  # the same kinds, swapped
 
 
+def test_multilabel_judge_names_each_images_labels(kinds_table: Path, tmp_path: Path) -> None:
+    table = pd.read_csv(kinds_table)
+    axis = {"top": "rows", "bottom": "rows", "left": "columns", "right": "columns"}
+    table["labels"] = [f"{kind}|{axis[kind]}" for kind in table["kind"]]
+    table["image"] = [str(kinds_table.parent / image) for image in table["image"]]
+    table.to_csv(tmp_path / "labels.csv", index=False)
+    config = {
+        "data": {
+            "label": "labels",
+            "task": "multilabel",
+            "columns": {"image": "image", "word": "ignore", "kind": "ignore", "level": "ignore"},
+            "processors": {"image": {"size": 8, "mode": "L"}},
+        },
+        "model": {"encoders": {"image": {"type": "cnn", "widths": [8]}}},
+        "training": {
+            "epochs": 15,
+            "batch_size": 16,
+            "lr": 1e-2,
+            "progress": False,
+            "tensorboard": False,
+            "output_dir": str(tmp_path / "run"),
+        },
+    }
+    judge = JudgeFeatures(Predictor(config=config).fit(tmp_path / "labels.csv"))
+    real, kinds = _real(kinds_table)
+    assert judge.multilabel and judge.classes == ["bottom", "columns", "left", "right", "rows", "top"]
+    assert judge.logits(real).shape == (len(real), 6)
+    expected = ["|".join(sorted([kind, axis[kind]])) for kind in kinds]  # in the order of classes
+    assert judge.classify(real) == expected
+    assert conditional_accuracy(judge, real, expected) == 1.0
+    assert judge(real).shape == (len(real), judge.num_features)  # features for fid_kid as before
+
+
 def test_nearest_training_distance_and_probe() -> None:
     train = torch.rand(20, 1, 4, 4)
     copies = nearest_training_distance(train[:5], train)
@@ -235,8 +268,47 @@ def test_bundles_from_before_v_prediction_keep_predicting_the_noise() -> None:
     assert ImageGenerationConfig(type="image_generation").prediction == "v_prediction"
     old = {"model": {"task": {"type": "image_generation", "size": 8}}, "data": {"label": "image"}}
     assert _with_former_defaults(old)["model"]["task"]["prediction"] == "epsilon"
+    assert _with_former_defaults(old)["model"]["task"]["clip_sample"] is True  # as it sampled then
+    assert _with_former_defaults(old)["model"]["task"]["timestep_spacing"] == "leading"
     assert "prediction" not in old["model"]["task"]  # the saved config itself is left alone
     new = {"model": {"task": {"type": "image_generation", "prediction": "v_prediction"}}}
     assert _with_former_defaults(new)["model"]["task"]["prediction"] == "v_prediction"
     other = {"model": {"task": {"type": "classification"}}}
     assert _with_former_defaults(other) == other
+
+
+def test_sampler_starts_from_pure_noise_unclipped_and_is_changeable(generator: Predictor) -> None:
+    """The DDIM sampler visits trailing timesteps (the first is the last training step) and does
+    not clip its clean-image estimate, unless asked; the options change the images and come back
+    to the same bytes when set back."""
+    from polyfuse.generate import set_sampling
+    from polyfuse.tasks._diffusion import make_schedulers
+    from polyfuse.tasks.image_generation import ImageGenerationConfig
+
+    task: Any = generator.fitted.model.task
+    set_sampling(generator, clip_sample=False, timestep_spacing="trailing")  # the fixture's (epsilon) config
+    scheduler = task.sample_scheduler
+    scheduler.set_timesteps(5)
+    assert (
+        scheduler.config.clip_sample is False
+        and int(scheduler.timesteps[0]) == scheduler.config.num_train_timesteps - 1
+    )
+    assert scheduler.config.beta_schedule == task.train_scheduler.config.beta_schedule
+    prompts = pd.DataFrame({"word": ["the left half"]})
+    first = generator.predict(prompts)["prediction"].tolist()
+    set_sampling(generator, clip_sample=True, timestep_spacing="leading")
+    leading = task.sample_scheduler
+    leading.set_timesteps(5)
+    assert (
+        leading.config.clip_sample is True
+        and int(leading.timesteps[0]) < scheduler.config.num_train_timesteps - 1
+    )
+    assert generator.predict(prompts)["prediction"].tolist() != first
+    set_sampling(generator, clip_sample=False, timestep_spacing="trailing")
+    assert generator.predict(prompts)["prediction"].tolist() == first
+    with pytest.raises(ValueError, match="timestep_spacing"):
+        set_sampling(generator, timestep_spacing="linspace-ish")
+    defaults = ImageGenerationConfig(type="image_generation")
+    assert defaults.clip_sample is False and defaults.timestep_spacing == "trailing"
+    _, plain = make_schedulers(10, "linear")
+    assert plain.config.clip_sample is True  # diffusers' own default, which the task no longer uses
