@@ -92,6 +92,7 @@ def generator_config(
     condition: str = "words",
     scale_shift: bool = False,
     prediction: str = "v_prediction",
+    align: float = 0.0,
 ) -> dict[str, Any]:
     columns = (
         {"prompt": "text", "sound": "audio", "digit": "ignore"} if condition == "words" else LABEL_COLUMNS
@@ -119,6 +120,9 @@ def generator_config(
                 "audio": {"type": "cnn", "widths": [16, 32]},
             },
             "fusion": {"type": "concat", "hidden_dim": 64, "dropout": 0.0},
+            # the word and the recording of a row pulled together (InfoNCE): the audio encoder
+            # learns which digit is spoken from the words, not only from the denoising loss
+            "alignment": [{"type": "contrastive", "weight": align}] if align else [],
             "task": {
                 "type": "image_generation",
                 "size": 28,
@@ -138,7 +142,10 @@ def generator_config(
             "lr": 2e-3,
             "patience": None,
             **QUIET,
-            "output_dir": str(OUT / f"generator_run-{condition}{'-ss' if scale_shift else ''}-{prediction}"),
+            "output_dir": str(
+                OUT / f"generator_run-{condition}{'-ss' if scale_shift else ''}-{prediction}"
+                f"{'-align' if align else ''}"
+            ),
         },
     }
 
@@ -196,6 +203,8 @@ def score(generator: Predictor, judge: Predictor, folder: Path, n: int, conditio
         name = name.replace(".png", "_scale_shift.png")
     if generator.fitted.model.task.config.prediction == "v_prediction":  # type: ignore[union-attr]
         name = name.replace(".png", "_v.png")
+    if generator.fitted.config.model.alignment:
+        name = name.replace(".png", "_align.png")
     save_grid(grid_images, FIGURES / name, columns=6)
     return {
         "conditional_accuracy": float(hits.mean()),
@@ -236,6 +245,13 @@ if __name__ == "__main__":
     parser.add_argument(
         "--guidance", type=float, help="classifier-free guidance scale (default: the bundle's)"
     )
+    parser.add_argument(
+        "--align", type=float, default=0.0, help="weight of a contrastive word-recording alignment (0: none)"
+    )
+    parser.add_argument(
+        "--clip-sample", choices=["true", "false"], help="DDIM clipping (default: the bundle's)"
+    )
+    parser.add_argument("--timestep-spacing", choices=["leading", "trailing"], help="(default: the bundle's)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     folder = build(args.train_rows)
@@ -253,6 +269,7 @@ if __name__ == "__main__":
         "-ss" if args.scale_shift else ""
     )
     bundle += "-v" if args.prediction == "v_prediction" else ""
+    bundle += "-align" if args.align else ""
     if args.score_only:
         generator = Predictor.load(OUT / bundle)
         results["generator_valid"] = generator.fitted.metrics["valid"]
@@ -261,16 +278,34 @@ if __name__ == "__main__":
         started = time.perf_counter()
         generator = Predictor(
             config=generator_config(
-                folder, args.epochs, args.widths, args.condition, args.scale_shift, args.prediction
+                folder,
+                args.epochs,
+                args.widths,
+                args.condition,
+                args.scale_shift,
+                args.prediction,
+                args.align,
             )
         ).fit()
         results["generator_train_seconds"] = time.perf_counter() - started
         results["generator_valid"] = generator.fitted.metrics["valid"]
         generator.save(OUT / bundle)
     print(json.dumps(results), flush=True)
-    set_sampling(generator, steps=args.sampling_steps, guidance_scale=args.guidance)
+    clip = None if args.clip_sample is None else args.clip_sample == "true"
+    set_sampling(
+        generator,
+        steps=args.sampling_steps,
+        guidance_scale=args.guidance,
+        clip_sample=clip,
+        timestep_spacing=args.timestep_spacing,
+    )
+    sampling = generator.fitted.model.task.sampling  # type: ignore[union-attr]
+    results["sampler"] = {k: sampling[k] for k in ("clip_sample", "timestep_spacing")}
     results["guidance_scale"] = generator.fitted.model.task.sampling["guidance_scale"]  # type: ignore[index]
     results["sampling_steps"] = generator.fitted.model.task.sampling["steps"]  # type: ignore[index]
     results.update(score(generator, judge, folder, args.eval_images, args.condition))
-    (OUT / f"results_{bundle}_g{results['guidance_scale']:g}.json").write_text(json.dumps(results, indent=2))
+    sampler = "" if sampling["clip_sample"] else "_noclip"
+    sampler += "_trailing" if sampling["timestep_spacing"] == "trailing" else ""
+    name = f"results_{bundle}_g{results['guidance_scale']:g}{sampler}.json"
+    (OUT / name).write_text(json.dumps(results, indent=2))
     print(json.dumps(results, indent=2))
