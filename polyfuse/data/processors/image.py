@@ -295,8 +295,8 @@ def _normalised(array: np.ndarray, mean: Tensor, std: Tensor) -> Tensor:
     ``(..., C, H, W)`` (consumed), ``mean`` and ``std`` ``(C, 1, 1)``.
 
     In numpy, not torch, because a torch op on a batch wakes torch's worker threads, and after
-    the decoding's single-threaded stretch that wake-up cost 13 ms for 256 images of 32 px on
-    these machines (0.5 ms in numpy); the float32 values are the same."""
+    the decoding's single-threaded stretch that wake-up cost up to 13 ms for 256 images of 32 px
+    on shared cores (0.5 ms in numpy, one thread); the float32 values are the same."""
     array -= mean.numpy()
     array /= std.numpy()
     return torch.from_numpy(array)
