@@ -144,10 +144,18 @@ def generator_config(
             **QUIET,
             "output_dir": str(
                 OUT / f"generator_run-{condition}{'-ss' if scale_shift else ''}-{prediction}"
-                f"{'-align' if align else ''}"
+                f"{align_suffix(align)}"
             ),
         },
     }
+
+
+def align_suffix(weight: float) -> str:
+    """Bundle and run-folder suffix of an alignment weight: none, ``-align`` (0.1, the documented
+    run) or ``-align0.5``."""
+    if not weight:
+        return ""
+    return "-align" if weight == 0.1 else f"-align{weight:g}"
 
 
 def _real_images(paths: list[str], base: Path) -> torch.Tensor:
@@ -203,8 +211,9 @@ def score(generator: Predictor, judge: Predictor, folder: Path, n: int, conditio
         name = name.replace(".png", "_scale_shift.png")
     if generator.fitted.model.task.config.prediction == "v_prediction":  # type: ignore[union-attr]
         name = name.replace(".png", "_v.png")
-    if generator.fitted.config.model.alignment:
-        name = name.replace(".png", "_align.png")
+    alignment = generator.fitted.config.model.alignment
+    if alignment:
+        name = name.replace(".png", align_suffix(float(alignment[0]["weight"])).replace("-", "_") + ".png")
     save_grid(grid_images, FIGURES / name, columns=6)
     return {
         "conditional_accuracy": float(hits.mean()),
@@ -269,7 +278,7 @@ if __name__ == "__main__":
         "-ss" if args.scale_shift else ""
     )
     bundle += "-v" if args.prediction == "v_prediction" else ""
-    bundle += "-align" if args.align else ""
+    bundle += align_suffix(args.align)
     if args.score_only:
         generator = Predictor.load(OUT / bundle)
         results["generator_valid"] = generator.fitted.metrics["valid"]
