@@ -21,9 +21,13 @@ class CountingImageProcessor(ImageProcessor):
 
     calls = 0
 
-    def _load(self, value: Any) -> Image.Image:
+    def _load(self, value: Any) -> Image.Image:  # fit
         type(self).calls += 1
         return super()._load(value)
+
+    def _load_array(self, value: Any, mode: str) -> np.ndarray:  # transform, transform_many
+        type(self).calls += 1
+        return super()._load_array(value, mode)
 
 
 def _table(tmp_path: Path) -> Table:

@@ -1,19 +1,31 @@
 """Decoding an image file or bytes with bounded work: the pixel count is checked from the header
 before decoding, JPEGs decode at reduced scale (``Image.draft``), other images are reduced right
 after decoding, EXIF orientation is applied, and any mode becomes ``"RGB"`` or ``"L"``. A file that
-cannot be decoded raises :class:`~polyfuse.data.processors.base.BadValueError` naming it."""
+cannot be decoded raises :class:`~polyfuse.data.processors.base.BadValueError` naming it.
+
+Plain 8-bit grey or RGB PNGs (no transparency, no EXIF) decode through libspng (``pyspng``) when
+it is installed: the same pixels as Pillow's (PNG is lossless; tested), in a third of the time on
+small files, where Pillow's per-file Python work (plugin lookup, chunk parsing, array export) is
+most of the cost. Any other file, and any file libspng refuses, goes through Pillow, which
+decodes it or names the problem."""
 
 from __future__ import annotations
 
 import io
 import os
+import struct
 import warnings
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 from PIL import Image
 
 from polyfuse.data.processors.base import BadValueError
+
+try:
+    import pyspng
+except ImportError:  # pragma: no cover - a dependency; Pillow does the job alone without it
+    pyspng = None
 
 DEFAULT_MAX_PIXELS = 40_000_000
 """Largest image (width x height, after JPEG draft) decoded by default: 160 MB of pixels at most."""
@@ -46,15 +58,92 @@ def decode_image(
     Raises:
         BadValueError: With the file (or ``<N bytes>``) and the reason in the message.
     """
+    decoded = decode_pixels(value, max_pixels, target)
+    return reduce_image(Image.fromarray(decoded), target) if isinstance(decoded, np.ndarray) else decoded
+
+
+def decode_pixels(
+    value: Any, max_pixels: int | None = DEFAULT_MAX_PIXELS, target: tuple[int, int] | None = None
+) -> np.ndarray | Image.Image:
+    """:func:`decode_image` short of its last step for a plain PNG: its pixels as libspng decoded
+    them, ``(H, W)`` (grey) or ``(H, W, 3)`` (RGB) uint8 at full size, for callers that want an
+    array and use it as it is when it has their size; any other image as :func:`decode_image`
+    gives it. Same arguments and errors."""
     if isinstance(value, (bytes, bytearray, memoryview)):
-        source: Any = io.BytesIO(bytes(value))
-        name = f"<{len(bytes(value))} bytes>"
-    elif isinstance(value, (str, os.PathLike)):
-        source = name = os.fspath(value)
-        if not os.path.isfile(source):
-            raise BadValueError(f"cannot read image '{name}': file not found")
-    else:
+        data = bytes(value)
+        name = f"<{len(data)} bytes>"
+        fast = _decode_plain_png(data, max_pixels)
+        return fast if fast is not None else _decode_with_pillow(io.BytesIO(data), max_pixels, target, name)
+    if not isinstance(value, (str, os.PathLike)):
         raise BadValueError(f"cannot read image: expected a path or bytes, got {type(value).__name__}")
+    name = os.fspath(value)
+    try:
+        file = open(name, "rb")  # noqa: SIM115 - closed below, after Pillow has read it
+    except OSError as error:
+        missing = isinstance(error, FileNotFoundError | IsADirectoryError | NotADirectoryError)
+        reason = "file not found" if missing else error.strerror or str(error)
+        raise BadValueError(f"cannot read image '{name}': {reason}") from error
+    with file:
+        header = file.read(_HEADER_BYTES)
+        if pyspng is not None and _is_plain_png(header):
+            fast = _decode_plain_png(header + file.read(), max_pixels)
+            if fast is not None:
+                return fast
+        file.seek(0)
+        return _decode_with_pillow(file, max_pixels, target, name)
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_HEADER_BYTES = 26
+"""The PNG signature and the IHDR chunk up to its colour type."""
+
+
+def reduce_image(image: Image.Image, target: tuple[int, int] | None) -> Image.Image:
+    """A decoded image reduced as :func:`decode_image` reduces it for ``target``."""
+    return _reduce(image, _kept_side(target))
+
+
+def _kept_side(target: tuple[int, int] | None) -> int:
+    """Smallest side an image keeps before the caller's final resize to ``target`` (0: any)."""
+    return 2 * max(target) if target else 0
+
+
+def _is_plain_png(header: bytes) -> bool:
+    """Whether a file's first bytes are an 8-bit grey (colour type 0) or RGB (2) PNG's."""
+    return (
+        len(header) >= _HEADER_BYTES
+        and header[:8] == _PNG_SIGNATURE
+        and header[12:16] == b"IHDR"
+        and header[24] == 8
+        and header[25] in (0, 2)
+    )
+
+
+def _decode_plain_png(data: bytes, max_pixels: int | None) -> np.ndarray | None:
+    """A plain PNG's pixels (:func:`_is_plain_png`, without ``tRNS`` or ``eXIf`` chunks) decoded by
+    libspng, ``(H, W)`` or ``(H, W, 3)`` uint8; ``None`` for any other file or one libspng refuses.
+
+    Without ``max_pixels``, or past it, the file goes to Pillow: its decompression-bomb check, or
+    the refusal's message, then apply.
+    """
+    if pyspng is None or max_pixels is None or not _is_plain_png(data[:_HEADER_BYTES]):
+        return None
+    if b"tRNS" in data or b"eXIf" in data:  # a colour key or an orientation: Pillow's path
+        return None
+    width, height = struct.unpack(">II", data[16:24])
+    if width * height > max_pixels:
+        return None
+    try:
+        array: np.ndarray = pyspng.load(data)
+    except Exception:  # broken or truncated: Pillow decodes it or names the problem
+        return None
+    return array if array.dtype == np.uint8 and array.shape[:2] == (height, width) else None
+
+
+def _decode_with_pillow(
+    source: IO[bytes], max_pixels: int | None, target: tuple[int, int] | None, name: str
+) -> Image.Image:
+    """:func:`decode_image` of an open file or buffer, by Pillow."""
     try:
         with warnings.catch_warnings():
             if max_pixels is not None:  # our own, lower limit applies: Pillow's warning is noise
@@ -74,7 +163,7 @@ def _decode(
 ) -> Image.Image:
     """Check the size, decode (JPEG at reduced scale), reduce, orient and flatten an opened image."""
     with opened:
-        keep = 2 * max(target) if target else 0  # smallest side kept before the final resize
+        keep = _kept_side(target)
         if keep:
             opened.draft(None, (keep, keep))  # JPEG: decode at 1/2, 1/4 or 1/8 scale
         _check_pixels(opened, max_pixels, name)

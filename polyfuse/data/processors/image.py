@@ -27,7 +27,12 @@ import torch
 from PIL import Image, ImageOps
 from torch import Tensor
 
-from polyfuse.data.processors._image_decode import DEFAULT_MAX_PIXELS, decode_image
+from polyfuse.data.processors._image_decode import (
+    DEFAULT_MAX_PIXELS,
+    decode_image,
+    decode_pixels,
+    reduce_image,
+)
 from polyfuse.data.processors._registry import register_processor
 from polyfuse.data.processors.base import BadValueError, Features, Processor, is_missing
 
@@ -150,7 +155,7 @@ class ImageProcessor(Processor):
         if is_missing(value):
             return None
         mode, mean, std = self._fitted()
-        return {"pixels": _normalised(_to_array(_as_mode(self._load(value), mode)), mean, std)}  # (C, H, W)
+        return {"pixels": _normalised(_to_array(self._load_array(value, mode)), mean, std)}  # (C, H, W)
 
     def transform_many(self, values: Sequence[Any]) -> list[Features | BadValueError | None]:
         """:meth:`transform` of each value, the images scaled and normalised as one array (row
@@ -163,7 +168,7 @@ class ImageProcessor(Processor):
             if is_missing(value):
                 continue
             try:
-                arrays.append(np.asarray(_as_mode(self._load(value), mode)))  # (H, W) or (H, W, C)
+                arrays.append(self._load_array(value, mode))  # (H, W) or (H, W, C)
             except BadValueError as error:
                 results[i] = error
                 continue
@@ -247,8 +252,22 @@ class ImageProcessor(Processor):
 
     def _load(self, value: Any) -> Image.Image:
         """Decode, orient, flatten transparency and resize; the result is ``"RGB"`` or ``"L"``."""
+        return self._resized(decode_image(value, self.max_pixels, (self.width, self.height)))
+
+    def _load_array(self, value: Any, mode: str) -> np.ndarray:
+        """:meth:`_load` in ``mode`` as ``(H, W)`` or ``(H, W, 3)`` uint8; a plain PNG already of
+        this size and mode is used as decoded (no Pillow round trip)."""
         size = (self.width, self.height)
-        image = decode_image(value, self.max_pixels, size)
+        decoded = decode_pixels(value, self.max_pixels, size)
+        if isinstance(decoded, np.ndarray):
+            if decoded.shape[:2] == (self.height, self.width) and (decoded.ndim == 2) == (mode == "L"):
+                return decoded
+            decoded = reduce_image(Image.fromarray(decoded), size)
+        return np.asarray(_as_mode(self._resized(decoded), mode))
+
+    def _resized(self, image: Image.Image) -> Image.Image:
+        """A decoded image at the processor's size (cropped or squashed, as ``resize`` says)."""
+        size = (self.width, self.height)
         if self.resize == "crop":
             return ImageOps.fit(image, size, method=Image.Resampling.BILINEAR)
         if image.size == size:  # (resize would return a copy)
@@ -282,8 +301,9 @@ def auto_side(values: Sequence[Any]) -> int:
     return int(min(AUTO_SIZE_MAX, max(AUTO_SIZE_MIN, float(np.median(sides)))))
 
 
-def _to_array(image: Image.Image) -> np.ndarray:
-    """Pillow ``"RGB"`` / ``"L"`` image -> float32 array ``(C, H, W)`` on a 0-1 scale."""
+def _to_array(image: Image.Image | np.ndarray) -> np.ndarray:
+    """Pillow ``"RGB"`` / ``"L"`` image (or its uint8 array) -> float32 array ``(C, H, W)`` on a 0-1
+    scale."""
     array = np.asarray(image, dtype=np.float32) / 255.0
     if array.ndim == 2:
         return np.ascontiguousarray(array[None])  # (1, H, W)
