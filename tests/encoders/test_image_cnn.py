@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pytest
@@ -94,3 +95,25 @@ def test_eval_folds_batch_norm_into_the_conv_with_the_same_outputs() -> None:
     torch.manual_seed(1)
     expected = nn.Sequential(*block.children())(x)  # training: batch statistics, layer by layer
     assert torch.equal(block(x), expected)
+
+
+@pytest.mark.parametrize("shape", [(3, 8, 12, 10), (2, 4, 7, 9), (2, 4, 6, 5)])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_max_pool_2x2_matches_the_kernel_with_and_without_autograd(
+    shape: tuple[int, ...], channels_last: bool
+) -> None:
+    from torch import nn
+
+    from polyfuse.encoders._layers import MaxPool2x2
+
+    pool, kernel = MaxPool2x2(), nn.MaxPool2d(2, ceil_mode=True)
+    x = torch.randn(shape)
+    x[0, 0, 1, 1] = float("nan")  # NaN wins its window, as in the kernel
+    x = x.contiguous(memory_format=torch.channels_last) if channels_last else x
+    with torch.inference_mode():
+        fast = pool(x)
+        assert torch.equal(fast.isnan(), kernel(x).isnan()) and bool(fast.isnan().any())
+        assert torch.equal(fast.nan_to_num(), kernel(x).nan_to_num())
+    leaf = x.nan_to_num().requires_grad_()
+    pool(leaf).sum().backward()  # training: the kernel, with gradients to each window's maximum
+    assert leaf.grad is not None and float(leaf.grad.sum()) == math.prod(kernel(leaf).shape)

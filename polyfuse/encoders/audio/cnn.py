@@ -13,7 +13,7 @@ import torch.nn.functional as functional
 from pydantic import Field
 from torch import Tensor, nn
 
-from polyfuse.encoders._layers import Norm, PositiveInts, conv_norm_relu, masked_mean
+from polyfuse.encoders._layers import MaxPool2x2, Norm, PositiveInts, conv_norm_relu, masked_mean
 from polyfuse.encoders._registry import register_encoder
 from polyfuse.encoders.base import Encoder, EncoderConfig, EncoderOutput
 
@@ -55,7 +55,7 @@ class CNNAudioEncoder(Encoder):
         self.stages = nn.ModuleList(
             conv_norm_relu(c_in, c_out, config.norm) for c_in, c_out in pairwise(channels)
         )
-        self.pool = nn.MaxPool2d(2, ceil_mode=True)
+        self.pool = MaxPool2x2()
         self.output_dim = config.widths[-1]
 
     def forward(self, x: dict[str, Tensor]) -> EncoderOutput:

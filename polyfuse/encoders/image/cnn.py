@@ -12,6 +12,7 @@ from pydantic import Field
 from torch import Tensor, nn
 
 from polyfuse.encoders._layers import (
+    MaxPool2x2,
     Norm,
     PositiveInts,
     conv_norm_relu,
@@ -92,7 +93,7 @@ class CNNImageEncoder(Encoder):
             ]
             in_channels = config.widths[0]
         for width in config.widths:
-            stages += [conv_norm_relu(in_channels, width, config.norm), nn.MaxPool2d(2, ceil_mode=True)]
+            stages += [conv_norm_relu(in_channels, width, config.norm), MaxPool2x2()]
             in_channels = width
         self.stages = nn.Sequential(*stages)
         width, grid = config.widths[-1], config.pool_grid
