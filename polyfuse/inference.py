@@ -105,14 +105,10 @@ def pipelined_prediction_frame(
     proba: bool = False,
     progress: bool = False,
 ) -> pd.DataFrame:
-    """:func:`prediction_frame` of ``table``, a slice of at most ``batch_size`` rows at a time: the
-    model runs one slice in a worker thread while this thread decodes the next (torch releases the
-    GIL), so decoding and the model overlap on two cores. The same rows, batches of at most
+    """:func:`prediction_frame` of ``table``, a slice of ``batch_size`` rows at a time: the model
+    runs one slice in a worker thread while this thread decodes the next (torch releases the GIL),
+    so decoding and the model overlap on two cores. The same rows, batches of at most
     ``batch_size``, the same frame as decoding the whole table first.
-
-    Slices are of equal size (:func:`slice_starts`): the last slice's model runs alone, after all
-    decoding, so a short last slice (400 rows as 256 + 144) would leave the longest run without
-    overlap; 200 + 200 halves the time nothing overlaps.
 
     ``encode(table, threads)`` decodes a slice (``threads`` as :func:`encode_rows` takes it). The
     first slice, decoded alone, decides for the rest: when its rows were fast, the others decode
@@ -124,21 +120,15 @@ def pipelined_prediction_frame(
     from polyfuse.data._chunks import THREADED_ROW_SECONDS
 
     frame = table.frame
-    starts = slice_starts(len(frame), batch_size)
+    starts = range(0, len(frame), batch_size)
     if len(starts) < 2:
         return prediction_frame(fitted, encode(table, None), batch_size, proba, progress)
     pending, errors = [], []
     threads: int | None = None
     with ThreadPoolExecutor(1, thread_name_prefix="polyfuse-predict") as model_thread:
-        for start, stop in progress_bar(
-            zip(starts, [*starts[1:], len(frame)], strict=True),
-            progress,
-            total=len(starts),
-            unit="batch",
-            desc="predicting",
-        ):
+        for start in progress_bar(starts, progress, total=len(starts), unit="batch", desc="predicting"):
             began = time.perf_counter()
-            rows = frame.iloc[start:stop]
+            rows = frame.iloc[start : start + batch_size]
             part = encode(Table(rows, table.base_dir, table.source), threads)
             if start == 0 and (time.perf_counter() - began) / len(rows) <= THREADED_ROW_SECONDS:
                 threads = 1
@@ -147,13 +137,6 @@ def pipelined_prediction_frame(
                 pending.append(model_thread.submit(run_steps, fitted, part, batch_size))
         outputs = concat_outputs([future.result() for future in pending]) if pending else None
     return _frame(fitted, outputs, errors, proba)
-
-
-def slice_starts(rows: int, batch_size: int) -> list[int]:
-    """First row of each of the fewest equal slices (sizes differ by at most one) of at most
-    ``batch_size`` rows that cover ``rows`` rows: 400 rows in batches of 256 -> ``[0, 200]``."""
-    count = max(1, -(-rows // batch_size))
-    return [k * rows // count for k in range(count)]
 
 
 def _frame(fitted: Fitted, outputs: StepOutputs | None, errors: list[RowError], proba: bool) -> pd.DataFrame:
