@@ -88,7 +88,8 @@ class MaxPool2x2(nn.MaxPool2d):
     """``nn.MaxPool2d(2, ceil_mode=True)``; without autograd, on even sides, as maxima of strided
     views (row pairs, then column pairs): the same values (NaN included), 2-3x faster on CPU than
     the kernel, which also computes the indices backward would need. Odd sides (ceil mode's
-    partial windows) and training use the kernel.
+    partial windows), training and tracing (ONNX export, ``torch.compile``: the graph must not
+    keep one input's branch) use the kernel.
     (B, C, H, W) -> (B, C, ceil(H / 2), ceil(W / 2)).
     """
 
@@ -97,7 +98,8 @@ class MaxPool2x2(nn.MaxPool2d):
 
     def forward(self, x: Tensor) -> Tensor:
         height, width = x.shape[-2:]
-        if (torch.is_grad_enabled() and x.requires_grad) or height % 2 or width % 2:
+        grad = torch.is_grad_enabled() and x.requires_grad
+        if grad or height % 2 or width % 2 or torch.jit.is_tracing() or torch.compiler.is_compiling():
             return super().forward(x)
         rows = torch.maximum(x[..., 0::2, :], x[..., 1::2, :])  # (B, C, H/2, W)
         return torch.maximum(rows[..., 0::2], rows[..., 1::2])  # (B, C, H/2, W/2)
