@@ -55,7 +55,7 @@ def _with_pillow_only(monkeypatch: pytest.MonkeyPatch, fn: Any) -> Any:
 PLAIN = {
     "grey": Image.fromarray(_noise((24, 40))),
     "rgb": Image.fromarray(_noise((24, 40, 3))),
-    "rgb_interlaced": Image.fromarray(_noise((24, 40, 3), 1)),
+    "rgb_optimised": Image.fromarray(_noise((24, 40, 3), 1)),
     "large_rgb": Image.fromarray(np.kron(_noise((30, 45, 3), 2), np.ones((20, 20, 1), np.uint8))),
 }
 
@@ -67,7 +67,7 @@ PLAIN = {
 def test_plain_png_gives_pillows_pixels(
     monkeypatch: pytest.MonkeyPatch, counting: _Counting, name: str, size: Any, mode: str, resize: str
 ) -> None:
-    data = _png(PLAIN[name], optimize=name == "rgb_interlaced")
+    data = _png(PLAIN[name], optimize=name == "rgb_optimised")
     processor = ImageProcessor(size=size, mode=mode, resize=resize).fit([data])
     counting.calls = 0
     fast = processor.transform_many([data])[0]["pixels"]  # type: ignore[index]
