@@ -12,6 +12,7 @@ import torch
 
 from polyfuse import _prefetch as prefetch
 from polyfuse import inference
+from polyfuse._gc import gc_paused
 from polyfuse._threads import apply_threads
 from polyfuse.bundle import Fitted, load_bundle, save_bundle
 from polyfuse.config.schema import Config, TrainingConfig, parse_config
@@ -195,7 +196,9 @@ class Predictor:
             def encode(part: Table, threads: int | None, memo: MediaMemo = memo) -> EncodedRows:
                 return encode_rows(part, fitted.inputs, threads=threads, memo=memo)
 
-            yield inference.pipelined_prediction_frame(fitted, table, encode, size, proba, progress)
+            with gc_paused():  # the chunk's temporaries die before the collector sees them
+                frame = inference.pipelined_prediction_frame(fitted, table, encode, size, proba, progress)
+            yield frame
 
     def predict_one(self, row: dict[str, Any], proba: bool = False) -> dict[str, Any]:
         """One row (a dict of column -> value) -> a dict of :meth:`predict`'s columns for it.

@@ -150,3 +150,28 @@ def test_unreadable_paths_name_the_file(tmp_path: Path) -> None:
         decode_image(tmp_path)
     with pytest.raises(BadValueError, match="file not found"):
         decode_image(tmp_path / "absent.png")
+
+
+def test_plain_png_larger_than_the_first_read_is_read_whole(
+    monkeypatch: pytest.MonkeyPatch, counting: _Counting, tmp_path: Path
+) -> None:
+    """One ``os.read`` takes a small file; a larger plain PNG is read to its end, not cut short."""
+    path = tmp_path / "noise.png"
+    path.write_bytes(_png(Image.fromarray(_noise((160, 200, 3), 3))))  # incompressible: ~96 kB
+    assert path.stat().st_size > image_decode._FIRST_READ_BYTES
+    fast = decode_image(path)
+    slow = _with_pillow_only(monkeypatch, lambda: decode_image(path))
+    assert counting.calls == 1 and np.array_equal(np.asarray(fast), np.asarray(slow))
+
+
+def test_other_files_are_not_read_past_their_header(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A JPEG (or any file that is not a plain PNG) goes to Pillow after one read of its start."""
+    import os
+
+    path = tmp_path / "photo.jpg"
+    path.write_bytes(_jpeg() + bytes(3 * image_decode._FIRST_READ_BYTES))  # trailing bytes Pillow ignores
+    reads: list[int] = []
+    real_read = os.read
+    monkeypatch.setattr(os, "read", lambda fd, n: reads.append(n) or real_read(fd, n))
+    assert decode_image(path).size == (8, 8)
+    assert reads == [image_decode._FIRST_READ_BYTES]

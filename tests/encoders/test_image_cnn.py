@@ -117,3 +117,39 @@ def test_max_pool_2x2_matches_the_kernel_with_and_without_autograd(
     leaf = x.nan_to_num().requires_grad_()
     pool(leaf).sum().backward()  # training: the kernel, with gradients to each window's maximum
     assert leaf.grad is not None and float(leaf.grad.sum()) == math.prod(kernel(leaf).shape)
+
+
+@pytest.mark.parametrize("side", [16, 9])
+def test_inference_takes_the_relu_after_the_max_pool_with_the_same_outputs(side: int) -> None:
+    """ReLU and max commute: the encoder in eval mode (ReLU after each pool, on a quarter of the
+    values) gives exactly what running its layers in order gives, odd sides (the kernel) too."""
+    from torch import nn
+
+    from polyfuse.encoders._layers import ConvNormReLU, run_stages
+
+    encoder = _build(side, widths=[4, 8]).eval()
+    for norm in encoder.modules():
+        if isinstance(norm, nn.BatchNorm2d):  # statistics that move values across zero
+            assert norm.running_mean is not None
+            norm.running_mean.uniform_(-1, 1)
+    pixels = torch.randn(5, 3, side, side).contiguous(memory_format=torch.channels_last)
+    calls: list[str] = []
+    relu = nn.functional.relu
+
+    def counted(x: torch.Tensor, inplace: bool = False) -> torch.Tensor:
+        calls.append("x".join(map(str, x.shape[-2:])))
+        return relu(x, inplace=inplace)
+
+    with torch.inference_mode():
+        in_order = pixels
+        for layer in encoder.stages:  # ConvNormReLU (folded: ReLU inside), then the pool
+            in_order = layer(in_order)
+        nn.functional.relu = counted  # type: ignore[assignment]
+        try:
+            swapped = run_stages(encoder.stages, pixels)
+        finally:
+            nn.functional.relu = relu  # type: ignore[assignment]
+    assert torch.equal(swapped, in_order)
+    half = -(-side // 2)
+    assert calls == [f"{half}x{half}", f"{-(-half // 2)}x{-(-half // 2)}"]  # after each pool
+    assert all(isinstance(encoder.stages[i], ConvNormReLU) for i in (0, 2))

@@ -201,13 +201,19 @@ def test_small_tables_with_audio_get_the_small_audio_cnn(tmp_path: Path) -> None
     assert "sound.encoder" not in choose_defaults(configured, [spec], small)[1]
 
 
-def test_pipelined_prediction_equals_decoding_the_whole_table_first(trained: Any) -> None:
-    """predict decodes slice k+1 while the model runs slice k; its frame (rows, order, errors,
+@pytest.mark.parametrize("row_seconds", [10.0, 0.0])
+def test_pipelined_prediction_equals_decoding_the_whole_table_first(
+    trained: Any, monkeypatch: pytest.MonkeyPatch, row_seconds: float
+) -> None:
+    """Fast rows (10 s a row allowed) are decoded first and then predicted; slow ones (0 s) decode
+    slice k+1 while the model runs slice k. Either way the frame (rows, order, errors,
     probabilities) is the one of decoding every row first and then running the model."""
     from polyfuse import inference
+    from polyfuse.data import _chunks
     from polyfuse.data.dataset import encode_rows
     from polyfuse.data.tables import Table
 
+    monkeypatch.setattr(_chunks, "THREADED_ROW_SECONDS", row_seconds)
     predictor = Predictor.load(trained.bundle)
     predictor.config.inference.batch_size = 7
     frame = pd.read_csv(trained.data_dir / "table.csv", keep_default_na=False)
@@ -227,12 +233,15 @@ def test_pipelined_prediction_equals_decoding_the_whole_table_first(trained: Any
     pd.testing.assert_frame_equal(predictor.predict(trained.data_dir / "table.csv"), expected)
 
 
-@pytest.mark.parametrize(("row_seconds", "later"), [(10.0, 1), (0.0, None)])
-def test_the_first_slice_decides_whether_later_slices_decode_in_threads(
-    trained: Any, monkeypatch: pytest.MonkeyPatch, row_seconds: float, later: int | None
+@pytest.mark.parametrize(("row_seconds", "model_threads"), [(10.0, 0), (0.0, 1)])
+def test_the_first_slice_decides_between_decoding_first_and_overlapping(
+    trained: Any, monkeypatch: pytest.MonkeyPatch, row_seconds: float, model_threads: int
 ) -> None:
-    """Fast first rows: later slices decode in this thread, whatever they seem to cost while the
-    model runs beside them; slow ones: each slice's own probe decides."""
+    """Fast first rows: the rest decode in this thread in one call, then the model runs here;
+    slow ones: each slice is decoded (its own probe deciding on threads) while a model thread
+    runs the slice before."""
+    import threading
+
     from polyfuse import inference
     from polyfuse.data import _chunks
     from polyfuse.data.dataset import encode_rows
@@ -241,12 +250,23 @@ def test_the_first_slice_decides_whether_later_slices_decode_in_threads(
     monkeypatch.setattr(_chunks, "THREADED_ROW_SECONDS", row_seconds)
     fitted = Predictor.load(trained.bundle).fitted
     frame = pd.read_csv(trained.data_dir / "table.csv", keep_default_na=False)
-    asked: list[int | None] = []
+    asked: list[tuple[int | None, int]] = []
+    ran_in: set[str] = set()
+    run_steps = inference.run_steps
 
     def encode(part: Table, threads: int | None) -> Any:
-        asked.append(threads)
+        asked.append((threads, len(part.frame)))
         return encode_rows(part, fitted.inputs, threads=threads)
 
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        ran_in.add(threading.current_thread().name)
+        return run_steps(*args, **kwargs)
+
+    monkeypatch.setattr(inference, "run_steps", spy)
     inference.pipelined_prediction_frame(fitted, Table(frame, trained.data_dir, "t"), encode, 7)
-    assert len(asked) == -(-len(frame) // 7) >= 3
-    assert asked == [None] + [later] * (len(asked) - 1)
+    slices = -(-len(frame) // 7)
+    assert slices >= 3
+    if model_threads:
+        assert [t for t, _ in asked] == [None] * slices and ran_in == {"polyfuse-predict_0"}
+    else:
+        assert asked == [(None, 7), (1, len(frame) - 7)] and ran_in == {threading.current_thread().name}

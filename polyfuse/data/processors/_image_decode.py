@@ -78,19 +78,45 @@ def decode_pixels(
         raise BadValueError(f"cannot read image: expected a path or bytes, got {type(value).__name__}")
     name = os.fspath(value)
     try:
+        if pyspng is not None:
+            png = _read_plain_png(name)
+            if png is not None:
+                fast = _decode_plain_png(png, max_pixels)
+                if fast is not None:
+                    return fast
         file = open(name, "rb")  # noqa: SIM115 - closed below, after Pillow has read it
     except OSError as error:
         missing = isinstance(error, FileNotFoundError | IsADirectoryError | NotADirectoryError)
         reason = "file not found" if missing else error.strerror or str(error)
         raise BadValueError(f"cannot read image '{name}': {reason}") from error
     with file:
-        header = file.read(_HEADER_BYTES)
-        if pyspng is not None and _is_plain_png(header):
-            fast = _decode_plain_png(header + file.read(), max_pixels)
-            if fast is not None:
-                return fast
-        file.seek(0)
         return _decode_with_pillow(file, max_pixels, target, name)
+
+
+_FIRST_READ_BYTES = 1 << 16
+"""Bytes of a file read with one ``os.read`` to look for a plain PNG: a whole small file (a third of
+the cost of a buffered ``open`` and two reads, per 32 px file), the header of a large one."""
+
+
+def _read_plain_png(name: str) -> bytes | None:
+    """The bytes of a plain PNG file (:func:`_is_plain_png`), or ``None`` for any other file.
+
+    Raises:
+        OSError: The file cannot be opened or read (missing, a folder, no permission).
+    """
+    fd = os.open(name, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    try:
+        data = os.read(fd, _FIRST_READ_BYTES)
+        if not _is_plain_png(data[:_HEADER_BYTES]):
+            return None
+        if len(data) == _FIRST_READ_BYTES:  # a large file: the rest
+            chunks = [data]
+            while chunk := os.read(fd, 1 << 20):
+                chunks.append(chunk)
+            data = b"".join(chunks)
+        return data
+    finally:
+        os.close(fd)
 
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -18,6 +18,7 @@ from polyfuse.encoders._layers import (
     conv_norm_relu,
     coordinate_map,
     norm_2d,
+    run_stages,
     spatial_tokens,
 )
 from polyfuse.encoders._registry import register_encoder
@@ -114,7 +115,7 @@ class CNNImageEncoder(Encoder):
             pixels = torch.cat([pixels, grid.expand(pixels.shape[0], -1, -1, -1)], dim=1)  # (B, C + 2, H, W)
         if pixels.device.type == "cpu":  # oneDNN's channels-last kernels: 2-3x faster conv + max-pool
             pixels = pixels.contiguous(memory_format=torch.channels_last)
-        features = self.stages(pixels)  # (B, D, H', W')
+        features = run_stages(self.stages, pixels)  # (B, D, H', W')
         tokens, mask = spatial_tokens(features)  # (B, T, D), (B, T)
         if self.position is not None:
             centres = coordinate_map(features.shape[2], features.shape[3], features).flatten(1).T  # (T, 2)
