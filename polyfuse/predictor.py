@@ -235,10 +235,12 @@ class Predictor:
             check_target_columns(fitted.target, list(table.frame.columns), table.source)
             if number == 0:
                 check_prediction_columns(list(table.frame.columns), fitted.input_columns, table.source)
-            encoded = encode_rows(table, fitted.inputs, fitted.target, progress=progress, desc="reading")
-            if encoded.index:
-                size = self.config.inference.batch_size
-                steps.append(inference.run_steps(fitted, encoded, size, validate=True, progress=progress))
+            with gc_paused():  # as in predict: the chunk's temporaries die before the collector sees them
+                encoded = encode_rows(table, fitted.inputs, fitted.target, progress=progress, desc="reading")
+                if encoded.index:
+                    size = self.config.inference.batch_size
+                    steps.append(inference.run_steps(fitted, encoded, size, validate=True, progress=progress))
+                encoded.features = []  # the outputs are kept, not the decoded rows
             errors += encoded.errors
             total += len(table.frame)
         if not steps:
