@@ -127,28 +127,39 @@ def pipelined_prediction_frame(
         return prediction_frame(fitted, encode(table, None), batch_size, proba, progress)
     began = time.perf_counter()
     first = encode(Table(frame.iloc[:batch_size], table.base_dir, table.source), None)
-    if (time.perf_counter() - began) / batch_size <= THREADED_ROW_SECONDS:
-        rest = encode(Table(frame.iloc[batch_size:], table.base_dir, table.source), 1)
-        return prediction_frame(fitted, _joined(first, rest), batch_size, proba, progress)
+    fast = (time.perf_counter() - began) / batch_size <= THREADED_ROW_SECONDS
     starts = range(batch_size, len(frame), batch_size)
+    desc = "decoding" if fast else "predicting"  # fast rows: the model's own bar follows
+    slices = progress_bar(starts, progress, total=len(starts), unit="batch", desc=desc)
+
+    def part(start: int, threads: int | None) -> EncodedRows:
+        return encode(Table(frame.iloc[start : start + batch_size], table.base_dir, table.source), threads)
+
+    if fast:
+        encoded = _joined([first, *(part(start, 1) for start in slices)])
+        return prediction_frame(fitted, encoded, batch_size, proba, progress)
     errors = list(first.errors)
     with ThreadPoolExecutor(1, thread_name_prefix="polyfuse-predict") as model_thread:
         pending = [model_thread.submit(run_steps, fitted, first, batch_size)] if first.index else []
-        for start in progress_bar(starts, progress, total=len(starts), unit="batch", desc="predicting"):
-            part = encode(Table(frame.iloc[start : start + batch_size], table.base_dir, table.source), None)
-            errors += part.errors
-            if part.index:
-                pending.append(model_thread.submit(run_steps, fitted, part, batch_size))
+        for start in slices:
+            rows = part(start, None)
+            errors += rows.errors
+            if rows.index:
+                pending.append(model_thread.submit(run_steps, fitted, rows, batch_size))
         outputs = concat_outputs([future.result() for future in pending]) if pending else None
     return _frame(fitted, outputs, errors, proba)
 
 
-def _joined(first: EncodedRows, second: EncodedRows) -> EncodedRows:
-    """The rows of ``first`` then ``second``."""
-    targets = None if first.targets is None or second.targets is None else first.targets + second.targets
-    return EncodedRows(
-        first.index + second.index, first.features + second.features, targets, first.errors + second.errors
-    )
+def _joined(parts: list[EncodedRows]) -> EncodedRows:
+    """The rows of ``parts``, in order."""
+    joined = EncodedRows([], [], [] if all(p.targets is not None for p in parts) else None, [])
+    for part in parts:
+        joined.index += part.index
+        joined.features += part.features
+        joined.errors += part.errors
+        if joined.targets is not None and part.targets is not None:
+            joined.targets += part.targets
+    return joined
 
 
 def _frame(fitted: Fitted, outputs: StepOutputs | None, errors: list[RowError], proba: bool) -> pd.DataFrame:

@@ -237,7 +237,7 @@ def test_pipelined_prediction_equals_decoding_the_whole_table_first(
 def test_the_first_slice_decides_between_decoding_first_and_overlapping(
     trained: Any, monkeypatch: pytest.MonkeyPatch, row_seconds: float, model_threads: int
 ) -> None:
-    """Fast first rows: the rest decode in this thread in one call, then the model runs here;
+    """Fast first rows: the rest decode in this thread, slice by slice, then the model runs here;
     slow ones: each slice is decoded (its own probe deciding on threads) while a model thread
     runs the slice before."""
     import threading
@@ -265,8 +265,9 @@ def test_the_first_slice_decides_between_decoding_first_and_overlapping(
     monkeypatch.setattr(inference, "run_steps", spy)
     inference.pipelined_prediction_frame(fitted, Table(frame, trained.data_dir, "t"), encode, 7)
     slices = -(-len(frame) // 7)
-    assert slices >= 3
+    assert slices >= 3 and [n for _, n in asked] == [7] * (slices - 1) + [len(frame) - 7 * (slices - 1)]
     if model_threads:
         assert [t for t, _ in asked] == [None] * slices and ran_in == {"polyfuse-predict_0"}
     else:
-        assert asked == [(None, 7), (1, len(frame) - 7)] and ran_in == {threading.current_thread().name}
+        assert [t for t, _ in asked] == [None] + [1] * (slices - 1)
+        assert ran_in == {threading.current_thread().name}
