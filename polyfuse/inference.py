@@ -70,7 +70,7 @@ def run_steps(
         total, iterator = len(source), source
     steps = []
     with torch.inference_mode():
-        for batch in progress_bar(iterator, total=total, unit="batch", enabled=progress):
+        for batch in progress_bar(iterator, total=total, unit="batch", desc="model", enabled=progress):
             batch = transform(batch) if transform is not None else batch
             step = model.validation_step(batch) if validate else model.predict_step(batch)
             steps.append({**step, ROW: batch.index})
