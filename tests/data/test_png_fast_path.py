@@ -150,6 +150,8 @@ def test_unreadable_paths_name_the_file(tmp_path: Path) -> None:
         decode_image(tmp_path)
     with pytest.raises(BadValueError, match="file not found"):
         decode_image(tmp_path / "absent.png")
+    with pytest.raises(BadValueError, match=r"'a\\x00b.png': the path holds a NUL byte"):
+        decode_image("a\x00b.png")  # one row's error, not an exception that stops the batch
 
 
 def test_plain_png_larger_than_the_first_read_is_read_whole(

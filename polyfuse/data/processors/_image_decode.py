@@ -85,6 +85,8 @@ def decode_pixels(
                 if fast is not None:
                     return fast
         file = open(name, "rb")  # noqa: SIM115 - closed below, after Pillow has read it
+    except ValueError as error:  # the OS cannot take the path at all
+        raise BadValueError(f"cannot read image {name!r}: the path holds a NUL byte") from error
     except OSError as error:
         missing = isinstance(error, FileNotFoundError | IsADirectoryError | NotADirectoryError)
         reason = "file not found" if missing else error.strerror or str(error)
