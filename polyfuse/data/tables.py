@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import contextlib
 import os
 import re
 from collections.abc import Iterator
@@ -269,7 +270,9 @@ def resolve_media(value: Any, base_dir: Path) -> Any:
                 return text
             base = str(base_dir)
             return text if base == "." else (base + text if base.endswith("/") else f"{base}/{text}")
-        path = Path(text).expanduser()
+        path = Path(text)
+        with contextlib.suppress(RuntimeError):  # "~name/..." of no such user: kept as written
+            path = path.expanduser()
         return str(path if path.is_absolute() else base_dir / path)
     return value
 

@@ -45,3 +45,10 @@ def test_resolve_media_equals_pathlib(base_dir: Path) -> None:
 def test_resolve_media_passes_other_values_through() -> None:
     for value in (None, 3, b"\x89PNG", "", "   "):
         assert resolve_media(value, Path("/data")) is value
+
+
+def test_home_of_an_unknown_user_is_kept_as_written() -> None:
+    """``~name`` of no such user made ``expanduser`` raise, which stopped a whole prediction; the
+    path stays as written, and reading it fails that row alone ("file not found")."""
+    value = "~no_such_user_polyfuse/a.png"
+    assert resolve_media(value, Path("/data")) == f"/data/{value}"
