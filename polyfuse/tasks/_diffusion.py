@@ -8,20 +8,48 @@ et al. 2020, https://arxiv.org/abs/2006.11239) and sampling DDIM (Song et al. 20
 https://arxiv.org/abs/2010.02502), both from ``diffusers``; the denoiser predicts the noise or the
 velocity (v-prediction, Salimans and Ho 2022, https://arxiv.org/abs/2202.00512).
 
-Legend: B batch, C channels, H/W height/width, D condition width, E time-embedding width.
+With ``token_dims`` the UNet is ``UNet2DConditionModel``: its lower levels also attend to the
+inputs' tokens (a caption's words, an image's regions), each input's projected to one width, as
+Stable Diffusion's UNet attends to its prompt (Rombach et al. 2022,
+https://arxiv.org/abs/2112.10752). A learned "no condition" token is always visible, so a dropped
+row attends to it alone.
+
+Legend: B batch, C channels, H/W height/width, D condition width, E time-embedding width, T tokens,
+X cross-attention width.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
 
 
+class Condition(NamedTuple):
+    """What the denoiser is conditioned on, per row."""
+
+    vector: Tensor
+    """(B, E) added to the time embedding."""
+    tokens: Tensor | None = None
+    """(B, T, X) attended to by cross-attention (``None`` without it); token 0 is "no condition"."""
+    mask: Tensor | None = None
+    """(B, T) bool, the tokens a row may attend to."""
+
+    def cat(self, other: Condition) -> Condition:
+        """The rows of ``self`` then ``other`` (the same number of tokens)."""
+        if self.tokens is None or other.tokens is None or self.mask is None or other.mask is None:
+            return Condition(torch.cat([self.vector, other.vector]))
+        return Condition(
+            torch.cat([self.vector, other.vector]),
+            torch.cat([self.tokens, other.tokens]),
+            torch.cat([self.mask, other.mask]),
+        )
+
+
 class Denoiser(nn.Module):
-    """``(noisy (B, C, H, W), t (B,), condition (B, E))`` -> predicted noise ``(B, C, H, W)``.
+    """``(noisy (B, C, H, W), t (B,), condition)`` -> predicted noise ``(B, C, H, W)``.
 
     Args:
         channels: C of the images.
@@ -29,8 +57,10 @@ class Denoiser(nn.Module):
         cond_dim: D of the condition vector it receives (the fused vector).
         widths: channels of the UNet's resolution levels.
         layers_per_block: ResNet blocks per level.
-        attention: self-attention at the lowest resolution.
+        attention: self-attention at the lowest resolution (cross-attention blocks have their own).
         norm_groups: GroupNorm groups (must divide every width).
+        token_dims: ``{input: token width}`` of the inputs to cross-attend to; ``None``: none.
+        cross_dim: X, the width their tokens are projected to.
     """
 
     def __init__(
@@ -43,8 +73,10 @@ class Denoiser(nn.Module):
         attention: bool,
         norm_groups: int,
         scale_shift: bool = False,
+        token_dims: Mapping[str, int] | None = None,
+        cross_dim: int = 64,
     ) -> None:
-        from diffusers import UNet2DModel  # the `generate` extra, imported on first use
+        from diffusers import UNet2DConditionModel, UNet2DModel  # the `generate` extra, on first use
 
         super().__init__()
         levels = len(widths)
@@ -55,37 +87,91 @@ class Denoiser(nn.Module):
             )
         if any(w % norm_groups for w in widths):
             raise ValueError(f"norm_groups {norm_groups} must divide every width {list(widths)}")
-        down = ["DownBlock2D"] * levels
-        up = ["UpBlock2D"] * levels
-        if attention:
-            down[-1], up[0] = "AttnDownBlock2D", "AttnUpBlock2D"
-        self.unet: Any = UNet2DModel(
-            sample_size=size,
-            in_channels=channels,
-            out_channels=channels,
-            block_out_channels=tuple(widths),
-            layers_per_block=layers_per_block,
-            down_block_types=tuple(down),
-            up_block_types=tuple(up),
-            norm_num_groups=norm_groups,
-            attention_head_dim=8,
-            class_embed_type="identity",
-            resnet_time_scale_shift="scale_shift" if scale_shift else "default",
-        )
-        embed_dim = widths[0] * 4  # UNet2DModel's time-embedding width
+        common: dict[str, Any] = {
+            "sample_size": size,
+            "in_channels": channels,
+            "out_channels": channels,
+            "block_out_channels": tuple(widths),
+            "layers_per_block": layers_per_block,
+            "norm_num_groups": norm_groups,
+            "attention_head_dim": 8,
+            "class_embed_type": "identity",
+            "resnet_time_scale_shift": "scale_shift" if scale_shift else "default",
+        }
+        self.projections = nn.ModuleDict()
+        self.no_condition_token: nn.Parameter | None = None
+        if token_dims is not None:  # cross-attention at every level below the first, and the middle
+            crossed = max(1, levels - 1)
+            down = ["DownBlock2D"] * (levels - crossed) + ["CrossAttnDownBlock2D"] * crossed
+            self.unet: Any = UNet2DConditionModel(
+                down_block_types=tuple(down),
+                up_block_types=tuple(name.replace("Down", "Up") for name in reversed(down)),
+                cross_attention_dim=cross_dim,
+                **common,
+            )
+            for name, dim in sorted(token_dims.items()):
+                self.projections[name] = nn.Linear(dim, cross_dim)
+            self.no_condition_token = nn.Parameter(torch.zeros(1, 1, cross_dim))
+        else:
+            down = ["DownBlock2D"] * levels
+            up = ["UpBlock2D"] * levels
+            if attention:
+                down[-1], up[0] = "AttnDownBlock2D", "AttnUpBlock2D"
+            self.unet = UNet2DModel(down_block_types=tuple(down), up_block_types=tuple(up), **common)
+        embed_dim = widths[0] * 4  # the UNet's time-embedding width
         self.condition = nn.Sequential(
             nn.Linear(cond_dim, embed_dim), nn.SiLU(), nn.Linear(embed_dim, embed_dim)
         )
         self.unconditional = nn.Parameter(torch.zeros(embed_dim))
 
-    def embed_condition(self, fused: Tensor, keep: Tensor) -> Tensor:
-        """``(B, D)`` fused vectors -> ``(B, E)``; rows where ``keep`` (B,) is False get the
-        learned "no condition" vector."""
-        embedded = self.condition(fused.float())  # (B, E)
-        return torch.where(keep.unsqueeze(1), embedded, self.unconditional.expand_as(embedded))
+    @property
+    def cross_attends(self) -> bool:
+        """Whether the UNet attends to tokens (``token_dims`` was given)."""
+        return self.no_condition_token is not None
 
-    def forward(self, noisy: Tensor, timesteps: Tensor, condition: Tensor) -> Tensor:
-        return self.unet(noisy, timesteps, class_labels=condition).sample  # type: ignore[no-any-return]
+    def embed_condition(
+        self,
+        fused: Tensor,
+        keep: Tensor,
+        tokens: Mapping[str, Tensor] | None = None,
+        token_masks: Mapping[str, Tensor] | None = None,
+    ) -> Condition:
+        """``(B, D)`` fused vectors (and, when cross-attending, each input's tokens ``(B, T_m, D_m)``
+        with their masks ``(B, T_m)``) -> the condition; rows where ``keep`` (B,) is False get the
+        learned "no condition" vector and attend to the "no condition" token alone."""
+        embedded = self.condition(fused.float())  # (B, E)
+        vector = torch.where(keep.unsqueeze(1), embedded, self.unconditional.expand_as(embedded))
+        if self.no_condition_token is None:
+            return Condition(vector)
+        if tokens is None or token_masks is None:
+            raise ValueError("this denoiser cross-attends: pass the inputs' tokens and token masks")
+        rows = len(fused)
+        parts = [self.no_condition_token.expand(rows, 1, -1)]  # (B, 1, X)
+        masks = [torch.ones(rows, 1, dtype=torch.bool, device=fused.device)]
+        for name, projection in self.projections.items():
+            parts.append(projection(tokens[name].float()))  # (B, T_m, X)
+            masks.append(token_masks[name].bool() & keep.unsqueeze(1))  # (B, T_m)
+        return Condition(vector, torch.cat(parts, 1), torch.cat(masks, 1))
+
+    def dropped(self, condition: Condition) -> Condition:
+        """``condition`` with every row's condition dropped (the "no condition" vector and token)."""
+        vector = self.unconditional.expand_as(condition.vector)
+        if condition.tokens is None or condition.mask is None:
+            return Condition(vector)
+        mask = torch.zeros_like(condition.mask)
+        mask[:, 0] = True
+        return Condition(vector, condition.tokens, mask)
+
+    def forward(self, noisy: Tensor, timesteps: Tensor, condition: Condition) -> Tensor:
+        if condition.tokens is None:
+            return self.unet(noisy, timesteps, class_labels=condition.vector).sample  # type: ignore[no-any-return]
+        return self.unet(  # type: ignore[no-any-return]
+            noisy,
+            timesteps,
+            encoder_hidden_states=condition.tokens,
+            class_labels=condition.vector,
+            encoder_attention_mask=condition.mask,
+        ).sample
 
 
 def make_schedulers(
@@ -125,13 +211,13 @@ def training_target(scheduler: Any, images: Tensor, noise: Tensor, timesteps: Te
 def ddim_sample(
     denoiser: Denoiser,
     scheduler: Any,
-    condition: Tensor,
+    condition: Condition,
     noise: Tensor,
     steps: int,
     guidance_scale: float,
 ) -> Tensor:
     """Denoise ``noise`` ``(B, C, H, W)`` in ``steps`` DDIM steps (eta 0, deterministic) under
-    ``condition`` ``(B, E)`` with classifier-free guidance; returns images in [-1, 1].
+    ``condition`` with classifier-free guidance; returns images in [-1, 1].
 
     Guidance: ``out = out_uncond + s * (out_cond - out_uncond)`` on the denoiser's output (noise
     or velocity; both are linear in the image, so this is the same guidance); ``s = 1`` is the
@@ -139,17 +225,13 @@ def ddim_sample(
     """
     scheduler.set_timesteps(steps)
     sample = noise
-    unconditional = denoiser.unconditional.expand_as(condition)
+    both_conditions = condition.cat(denoiser.dropped(condition))
     for t in scheduler.timesteps:
         timesteps = torch.full((len(sample),), int(t), device=sample.device, dtype=torch.long)
         if guidance_scale == 1.0:
             eps = denoiser(sample, timesteps, condition)
         else:
-            both = denoiser(
-                torch.cat([sample, sample]),
-                torch.cat([timesteps, timesteps]),
-                torch.cat([condition, unconditional]),
-            )
+            both = denoiser(torch.cat([sample, sample]), torch.cat([timesteps, timesteps]), both_conditions)
             cond_eps, uncond_eps = both.chunk(2)
             eps = uncond_eps + guidance_scale * (cond_eps - uncond_eps)
         sample = scheduler.step(eps, t, sample).prev_sample

@@ -69,7 +69,7 @@ class Task(nn.Module):
 
     name: ClassVar[str]
     primary_metric: ClassVar[str]
-    reads_tokens: ClassVar[bool] = False
+    reads_tokens: bool = False
     """True for tasks whose decoders attend over the encoders' tokens (frozen encoders then run on
     every batch instead of being read from the embedding cache)."""
     target: TargetProcessor | None

@@ -85,7 +85,7 @@ class GenerationTask(Task):
 
     name: ClassVar[str] = "generation"
     primary_metric: ClassVar[str] = "bleu4_score"
-    reads_tokens: ClassVar[bool] = True
+    reads_tokens: bool = True
     config: GenerationConfig
     target: TextTarget
 

@@ -33,7 +33,14 @@ from torch import Tensor
 
 from polyfuse.data.batch import Batch
 from polyfuse.data.targets import TargetProcessor
-from polyfuse.tasks._diffusion import Denoiser, ddim_sample, ddim_scheduler, make_schedulers, training_target
+from polyfuse.tasks._diffusion import (
+    Condition,
+    Denoiser,
+    ddim_sample,
+    ddim_scheduler,
+    make_schedulers,
+    training_target,
+)
 from polyfuse.tasks._image_target import ImageTarget
 from polyfuse.tasks._registry import register_task
 from polyfuse.tasks.base import ModelDims, StepOutputs, Task, TaskConfig
@@ -58,6 +65,13 @@ class ImageGenerationConfig(TaskConfig):
         description="the time + condition embedding scales and shifts each block's normalised features"
         " (AdaGN) instead of being added to them",
     )
+    cross_attention: bool = Field(
+        False,
+        description="the UNet's lower levels also attend to every input's tokens (a caption's words, an"
+        " image's regions), as Stable Diffusion's UNet attends to its prompt; the fused vector still"
+        " joins the time embedding",
+    )
+    cross_attention_dim: int = Field(64, ge=8, description="width the tokens are projected to (divides by 8)")
     num_train_timesteps: int = Field(1000, ge=10, description="diffusion steps of the DDPM schedule")
     beta_schedule: Literal["linear", "scaled_linear", "squaredcos_cap_v2"] = Field(
         "squaredcos_cap_v2", description="noise schedule (diffusers name)"
@@ -122,7 +136,10 @@ class ImageGenerationTask(Task):
             config.attention,
             config.norm_groups,
             config.scale_shift,
+            dict(dims.input_dims) if config.cross_attention else None,
+            config.cross_attention_dim,
         )
+        self.reads_tokens = config.cross_attention
         self.ema = copy.deepcopy(self.denoiser).requires_grad_(False) if config.ema_decay > 0 else None
         self.register_buffer("ema_updates", torch.zeros((), dtype=torch.long))
         self.train_scheduler, _ = make_schedulers(
@@ -160,6 +177,12 @@ class ImageGenerationTask(Task):
         """(B,) rows with at least one present input (the rest are generated unconditionally)."""
         return torch.stack(list(out.present.values()), 1).any(1)
 
+    @staticmethod
+    def _condition(denoiser: Denoiser, out: Fused, keep: Tensor) -> Condition:
+        """The denoiser's condition of each row: the fused vector, and the tokens when it cross-attends."""
+        assert out.fused is not None
+        return denoiser.embed_condition(out.fused, keep, out.tokens, out.token_masks)
+
     def _update_ema(self) -> None:
         """Move the EMA weights toward the current ones (decay warmed up as ``(1 + n) / (10 + n)``)."""
         if self.ema is None:
@@ -181,7 +204,7 @@ class ImageGenerationTask(Task):
             device
         )
         noisy = self.train_scheduler.add_noise(images, noise, steps)
-        predicted = denoiser(noisy, steps, denoiser.embed_condition(out.fused, keep))  # type: ignore[arg-type]
+        predicted = denoiser(noisy, steps, self._condition(denoiser, out, keep))
         target = training_target(self.train_scheduler, images, noise, steps)
         return F.mse_loss(predicted.float(), target, reduction="none").flatten(1).mean(1)
 
@@ -218,7 +241,7 @@ class ImageGenerationTask(Task):
                 for r in rows
             ]
         ).to(device)  # (B, C, H, W)
-        condition = denoiser.embed_condition(out.fused, self._keep(out))
+        condition = self._condition(denoiser, out, self._keep(out))
         images = ddim_sample(
             denoiser,
             self.sample_scheduler,

@@ -312,3 +312,65 @@ def test_sampler_starts_from_pure_noise_unclipped_and_is_changeable(generator: P
     assert defaults.clip_sample is False and defaults.timestep_spacing == "trailing"
     _, plain = make_schedulers(10, "linear")
     assert plain.config.clip_sample is True  # diffusers' own default, which the task no longer uses
+
+
+def test_cross_attention_builds_trains_and_reloads(kinds_table: Path, tmp_path: Path) -> None:
+    """``cross_attention: true``: a ``UNet2DConditionModel`` that attends to the caption's tokens
+    (projected per input) beside the fused vector; the model reads tokens; the bundle reloads."""
+    from diffusers import UNet2DConditionModel
+
+    config = _config(tmp_path, epochs=2, cross_attention=True, cross_attention_dim=8)
+    predictor = Predictor(config=config).fit(kinds_table)
+    task = predictor.fitted.model.task
+    denoiser = task.denoiser  # type: ignore[union-attr]
+    assert isinstance(denoiser.unet, UNet2DConditionModel) and denoiser.cross_attends
+    assert list(denoiser.projections) == ["word"] and task.reads_tokens
+    history = predictor.fitted.metrics["history"]
+    assert history[-1]["valid_denoising_loss"] < history[0]["valid_denoising_loss"], history
+    prompts = pd.DataFrame({"word": ["the left half", "the top half", ""]})
+    first = predictor.predict(prompts)
+    assert first["error"].isna().all()
+    loaded = Predictor.load(predictor.save(tmp_path / "bundle"))
+    assert loaded.predict(prompts)["prediction"].tolist() == first["prediction"].tolist()
+
+
+def test_dropped_rows_and_masked_tokens_do_not_reach_the_cross_attention() -> None:
+    """A dropped row sees the "no condition" token alone, and a row sees only its real tokens:
+    changing the others' values changes nothing; guidance pairs each row with its dropped self."""
+    from polyfuse.tasks._diffusion import Denoiser
+
+    torch.manual_seed(0)
+    denoiser = Denoiser(1, (8, 8), 6, [8, 16], 1, False, 4, token_dims={"text": 5, "photo": 3}, cross_dim=8)
+    denoiser.eval()
+    fused, noisy, steps = torch.randn(3, 6), torch.randn(3, 1, 8, 8), torch.tensor([5, 50, 90])
+    tokens = {"text": torch.randn(3, 4, 5), "photo": torch.randn(3, 2, 3)}
+    masks = {
+        "text": torch.tensor([[1, 1, 0, 0], [1, 1, 1, 1], [1, 0, 0, 0]]).bool(),
+        "photo": torch.ones(3, 2).bool(),
+    }
+    keep = torch.tensor([True, True, False])
+    changed = {"text": tokens["text"].clone(), "photo": tokens["photo"].clone()}
+    changed["text"][0, 2:] = 50.0  # row 0's padding
+    changed["text"][2] = -50.0  # row 2 is dropped: all of its tokens
+    changed["photo"][2] = 50.0
+    with torch.no_grad():
+        condition = denoiser.embed_condition(fused, keep, tokens, masks)
+        assert condition.tokens is not None and condition.tokens.shape == (3, 1 + 4 + 2, 8)
+        assert condition.mask is not None and condition.mask[2].tolist() == [True] + [False] * 6
+        before = denoiser(noisy, steps, condition)
+        after = denoiser(noisy, steps, denoiser.embed_condition(fused, keep, changed, masks))
+        torch.testing.assert_close(before, after)
+        changed["text"][1, 0] = 50.0  # a real token of a kept row does matter
+        moved = denoiser(noisy, steps, denoiser.embed_condition(fused, keep, changed, masks))
+        assert not torch.allclose(before[1], moved[1])
+        dropped = denoiser.dropped(condition)
+        torch.testing.assert_close(
+            denoiser(
+                noisy[2:],
+                steps[2:],
+                dropped._replace(vector=dropped.vector[2:], tokens=dropped.tokens[2:], mask=dropped.mask[2:]),
+            ),
+            before[2:],
+        )  # type: ignore[index]
+        with pytest.raises(ValueError, match="cross-attends"):
+            denoiser.embed_condition(fused, keep)
