@@ -133,9 +133,13 @@ def judge_config(out: Path, epochs: int, threads: int) -> dict[str, Any]:
     }
 
 
-def generator_config(out: Path, epochs: int, max_objects: int, threads: int) -> dict[str, Any]:
+def generator_config(
+    out: Path, epochs: int, max_objects: int, threads: int, cross_attention: bool = False
+) -> dict[str, Any]:
     """The generator: caption -> BiGRU -> concat fusion -> a 3-level UNet (32 px RGB), v-prediction,
-    EMA, guidance 1.5 (the task's defaults where it has them)."""
+    EMA, guidance 1.5 (the task's defaults where it has them); with ``cross_attention`` the UNet's
+    lower levels also attend to the caption's BiGRU tokens."""
+    suffix = "-cross" if cross_attention else ""
     return {
         "data": {
             "train": str(out / "train.csv"),
@@ -162,6 +166,7 @@ def generator_config(out: Path, epochs: int, max_objects: int, threads: int) -> 
                 "ema_decay": 0.995,
                 "prediction": "v_prediction",
                 "guidance_scale": 1.5,
+                "cross_attention": cross_attention,
             },
         },
         "training": {
@@ -171,7 +176,7 @@ def generator_config(out: Path, epochs: int, max_objects: int, threads: int) -> 
             "patience": None,
             "threads": threads,
             **QUIET,
-            "output_dir": str(out / "generator_run"),
+            "output_dir": str(out / f"generator_run{suffix}"),
         },
     }
 
@@ -260,7 +265,7 @@ def save_figure(generator: Predictor, test: pd.DataFrame, real: torch.Tensor, pa
     return rows["caption"].tolist()
 
 
-def score(generator: Predictor, judge: JudgeFeatures, out: Path) -> dict[str, Any]:
+def score(generator: Predictor, judge: JudgeFeatures, out: Path, figure: Path = FIGURE) -> dict[str, Any]:
     """Generate one image per test caption and score them, and the real test scenes, as the docstring
     at the top says; also writes the figure."""
     train = pd.read_csv(out / "train.csv")
@@ -287,7 +292,7 @@ def score(generator: Predictor, judge: JudgeFeatures, out: Path) -> dict[str, An
         "sampling_seconds": sampling_seconds,
         "images_per_second": len(test) / sampling_seconds,
     }
-    results["figure_captions"] = save_figure(generator, test, real_test, FIGURE)
+    results["figure_captions"] = save_figure(generator, test, real_test, figure)
     return results
 
 
@@ -350,6 +355,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--judge-epochs", type=int, default=40)
     parser.add_argument("--guidance", type=float, help="classifier-free guidance when scoring (default 1.5)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    parser.add_argument(
+        "--cross-attention", action="store_true", help="the UNet attends to the caption's tokens too"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "output" / "scenes")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -366,13 +374,16 @@ def main(argv: list[str] | None = None) -> None:
         )
         (out / "judge_seconds.json").write_text(json.dumps(results["judge_train_seconds"]))
     judge = JudgeFeatures(predictor)
+    suffix = "-cross" if args.cross_attention else ""
     generator, results["generator_train_seconds"] = fit(
-        generator_config(out, args.epochs, args.max_objects, args.threads), out / "generator"
+        generator_config(out, args.epochs, args.max_objects, args.threads, args.cross_attention),
+        out / f"generator{suffix}",
     )
     results["generator_valid"] = generator.fitted.metrics["valid"]
     set_sampling(generator, guidance_scale=args.guidance)
     results["guidance_scale"] = generator.fitted.model.task.sampling["guidance_scale"]  # type: ignore[index]
-    results.update(score(generator, judge, out))
+    figure = FIGURE.with_name(FIGURE.stem + suffix.replace("-", "_") + FIGURE.suffix)
+    results.update(score(generator, judge, out, figure))
     rows = markdown(results)
     print("| measure | real test scenes | generated |\n|---|---|---|")
     print("\n".join(f"| {a} | {b} | {c} |" for a, b, c in rows))
@@ -383,7 +394,7 @@ def main(argv: list[str] | None = None) -> None:
     print(json.dumps({"result": "memorisation", **results["nearest_train_rms_median"]}))
     keys = ("judge_train_seconds", "generator_train_seconds", "images_per_second", "guidance_scale")
     print(json.dumps({"result": "cost", **{k: results[k] for k in keys}}))
-    (out / "results.json").write_text(json.dumps(results, indent=2))
+    (out / f"results{suffix}.json").write_text(json.dumps(results, indent=2))
 
 
 if __name__ == "__main__":
