@@ -71,7 +71,7 @@ class ImageGenerationConfig(TaskConfig):
         " image's regions), as Stable Diffusion's UNet attends to its prompt; the fused vector still"
         " joins the time embedding",
     )
-    cross_attention_dim: int = Field(64, ge=8, description="width the tokens are projected to (divides by 8)")
+    cross_attention_dim: int = Field(64, ge=1, description="width the tokens are projected to")
     num_train_timesteps: int = Field(1000, ge=10, description="diffusion steps of the DDPM schedule")
     beta_schedule: Literal["linear", "scaled_linear", "squaredcos_cap_v2"] = Field(
         "squaredcos_cap_v2", description="noise schedule (diffusers name)"
