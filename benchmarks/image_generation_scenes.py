@@ -5,6 +5,7 @@ multi-label classifier trained on the real scenes.
     python benchmarks/image_generation_scenes.py --train-scenes 300 --test-scenes 60 --epochs 1 \\
         --judge-epochs 1 --out benchmarks/output/scenes_smoke     # smoke run, ~1 min
     python benchmarks/image_generation_scenes.py                   # the docs' run, ~32 min, one thread
+    python benchmarks/image_generation_scenes.py --threads 2 --cross-attention   # ~37 min
 
 Steps: (1) train and test scenes of 1 to ``--max-objects`` objects, drawn at 32 px without clutter
 or noise, each with its caption ("A small red circle at the top left, a large blue square at the
@@ -20,11 +21,13 @@ by object count, and per attribute of each caption object (found by its colour),
 scores of the real test scenes; FID / KID on the judge's features against the real test scenes;
 the median nearest-training-image distance of generated and of real test scenes (memorisation);
 sampling speed. A grid (per caption: the real scene, then two samples) goes to
-docs/figures/image_generation_scenes.png.
+docs/figures/image_generation_scenes.png. ``--cross-attention`` gives the generator
+``cross_attention: true`` (its UNet also attends to the caption's tokens); its bundle, figure and
+results carry a ``-cross`` / ``_cross`` suffix.
 
 The scenes and the judge are kept under ``--out`` and reused while the scene options stay the same
 (delete ``judge/`` to retrain it); the generator is trained on every run. Prints a markdown table
-and one JSON line per result, and writes ``results.json`` under ``--out``.
+and one JSON line per result, and writes ``results.json`` (``results-cross.json``) under ``--out``.
 """
 
 from __future__ import annotations
