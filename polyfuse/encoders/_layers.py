@@ -100,15 +100,14 @@ def run_stages(stages: Iterable[nn.Module], x: Tensor) -> Tensor:
     i = 0
     while i < len(modules):
         block, pool = modules[i], modules[i + 1] if i + 1 < len(modules) else None
-        folded = None
         if isinstance(block, ConvNormReLU) and isinstance(pool, nn.MaxPool2d):
             folded = block.folded(x)
-        if folded is not None and pool is not None:
-            x = nn.functional.relu(pool(folded), inplace=True)
-            i += 2
-        else:
-            x = block(x)
-            i += 1
+            if folded is not None:
+                x = nn.functional.relu(pool(folded), inplace=True)
+                i += 2
+                continue
+        x = block(x)
+        i += 1
     return x
 
 

@@ -78,21 +78,20 @@ def decode_pixels(
         raise BadValueError(f"cannot read image: expected a path or bytes, got {type(value).__name__}")
     name = os.fspath(value)
     try:
-        if pyspng is not None:
-            png = _read_plain_png(name)
-            if png is not None:
-                fast = _decode_plain_png(png, max_pixels)
-                if fast is not None:
-                    return fast
-        file = open(name, "rb")  # noqa: SIM115 - closed below, after Pillow has read it
+        png = _read_plain_png(name) if pyspng is not None else None
+        # a plain PNG is read already: libspng decodes it, or Pillow names its problem
+        source: IO[bytes] = io.BytesIO(png) if png is not None else open(name, "rb")  # noqa: SIM115
     except ValueError as error:  # the OS cannot take the path at all
         raise BadValueError(f"cannot read image {name!r}: the path holds a NUL byte") from error
     except OSError as error:
         missing = isinstance(error, FileNotFoundError | IsADirectoryError | NotADirectoryError)
         reason = "file not found" if missing else error.strerror or str(error)
         raise BadValueError(f"cannot read image '{name}': {reason}") from error
-    with file:
-        return _decode_with_pillow(file, max_pixels, target, name)
+    fast = _decode_plain_png(png, max_pixels) if png is not None else None
+    if fast is not None:
+        return fast
+    with source:  # closed after Pillow has read it
+        return _decode_with_pillow(source, max_pixels, target, name)
 
 
 _FIRST_READ_BYTES = 1 << 16
